@@ -1,0 +1,228 @@
+"""Auth, registration and invitation endpoints. Thin: validate, call a service, shape output."""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.models import Invitation, User
+from tenants.roles import PLATFORM_ADMIN, Capability, Role
+from tenants.scoping import TenantScopedViewSet, validated_input
+from tenants.selectors import memberships_of
+
+# --- Output ---------------------------------------------------------------------------------
+
+
+class MembershipSummary(serializers.Serializer):
+    tenant_id = serializers.UUIDField()
+    tenant_name = serializers.CharField(source="tenant.name")
+    tenant_status = serializers.CharField(source="tenant.status")
+    role = serializers.CharField()
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    is_platform_admin = serializers.BooleanField()
+    tenant_id = serializers.UUIDField(allow_null=True)
+    role = serializers.CharField(allow_null=True)
+    memberships = MembershipSummary(many=True)
+
+
+def user_output(user: User, *, tenant_id, role) -> dict:
+    return UserOutput(
+        {
+            "id": user.pk,
+            "email": user.email,
+            "name": user.name,
+            "is_platform_admin": user.is_platform_admin,
+            "tenant_id": tenant_id,
+            "role": role,
+            "memberships": list(memberships_of(user=user)),
+        }
+    ).data
+
+
+class TokenPairOutput(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    user = UserOutput()
+
+
+def sign_in_output(sign_in: services.SignIn) -> dict:
+    role = (
+        PLATFORM_ADMIN if sign_in.user.is_platform_admin else (sign_in.membership and sign_in.membership.role)
+    )
+    return {
+        "access": sign_in.access,
+        "refresh": sign_in.refresh,
+        "user": user_output(
+            sign_in.user,
+            tenant_id=sign_in.membership.tenant_id if sign_in.membership else None,
+            role=role,
+        ),
+    }
+
+
+# --- Input ----------------------------------------------------------------------------------
+
+
+class RegisterInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=150, allow_blank=True, default="")
+    tenant_id = serializers.UUIDField()
+    role = serializers.CharField(max_length=32, default=Role.END_USER)
+
+
+class LoginInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    tenant_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class InvitationCreateInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationAcceptInput(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=150, allow_blank=True, default="")
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at", "accepted_at"]
+
+
+class InvitationCreatedOutput(InvitationOutput):
+    token = serializers.CharField(help_text="Shown once: send it to the invitee.")
+
+    class Meta(InvitationOutput.Meta):
+        fields = [*InvitationOutput.Meta.fields, "token"]
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+class PublicAuthView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+@extend_schema(tags=["auth"])
+class RegisterView(PublicAuthView):
+    @extend_schema(
+        summary="Register an end user in a tenant that allows sign-up",
+        request=RegisterInput,
+        responses={201: UserOutput},
+    )
+    def post(self, request):
+        data = validated_input(RegisterInput, request.data)
+        user, membership = services.user_register(**data)
+        return Response(
+            user_output(user, tenant_id=membership.tenant_id, role=membership.role),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(tags=["auth"])
+class LoginView(PublicAuthView):
+    @extend_schema(
+        summary="Sign in and receive an access and a refresh token",
+        description="`tenant_id` picks the tenant for a person in several; without it, the first membership.",
+        request=LoginInput,
+        responses=TokenPairOutput,
+    )
+    def post(self, request):
+        data = validated_input(LoginInput, request.data)
+        sign_in = services.user_login(
+            email=data["email"], password=data["password"], tenant_id=data.get("tenant_id")
+        )
+        return Response(sign_in_output(sign_in))
+
+
+@extend_schema(tags=["auth"])
+class RefreshView(PublicAuthView):
+    @extend_schema(
+        summary="Rotate a refresh token; the used one stops working",
+        request=RefreshInput,
+        responses=TokenPairOutput,
+    )
+    def post(self, request):
+        data = validated_input(RefreshInput, request.data)
+        return Response(sign_in_output(services.token_refresh(refresh=data["refresh"])))
+
+
+@extend_schema(tags=["auth"])
+class LogoutView(PublicAuthView):
+    @extend_schema(summary="Revoke a refresh token", request=RefreshInput, responses={205: None})
+    def post(self, request):
+        data = validated_input(RefreshInput, request.data)
+        services.token_revoke(refresh=data["refresh"])
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="The signed-in user, with the token's tenant and role", responses=UserOutput)
+    def get(self, request):
+        return Response(user_output(request.user, tenant_id=request.token_tenant_id, role=request.role))
+
+
+@extend_schema(tags=["auth"])
+class InvitationAcceptView(PublicAuthView):
+    @extend_schema(summary="Accept an invitation", request=InvitationAcceptInput, responses={201: UserOutput})
+    def post(self, request):
+        data = validated_input(InvitationAcceptInput, request.data)
+        user, membership = services.invitation_accept(**data)
+        return Response(
+            user_output(user, tenant_id=membership.tenant_id, role=membership.role),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(
+    tags=["members"],
+    parameters=[OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)],
+)
+class InvitationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet
+):
+    model = Invitation
+    capability = Capability.MANAGE_MEMBERS
+    serializer_class = InvitationOutput
+
+    def scope_queryset(self, queryset):
+        if self.request.query_params.get("pending") in {"1", "true"}:
+            return queryset.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+        return queryset
+
+    @extend_schema(
+        summary="Invite someone by email with a role",
+        request=InvitationCreateInput,
+        responses={201: InvitationCreatedOutput},
+    )
+    def create(self, request, tenant_id):
+        data = validated_input(InvitationCreateInput, request.data)
+        invitation, token = services.invitation_create(
+            tenant=request.tenant, email=data["email"], role=data["role"], invited_by=request.user
+        )
+        invitation.token = token
+        return Response(InvitationCreatedOutput(invitation).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.invitation_revoke(invitation=instance)

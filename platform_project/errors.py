@@ -1,0 +1,47 @@
+"""Django's own error handlers, answering in the platform's error format.
+
+API clients get JSON; a browser asking for HTML (dashboard, admin) gets a plain page.
+"""
+
+from django.core.exceptions import RequestDataTooBig
+from django.shortcuts import render
+
+from tenants.errors import json_error
+
+_API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/ws/")
+
+
+def _wants_html(request) -> bool:
+    if request.path.startswith(_API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _respond(request, status: int, code: str, message: str):
+    if _wants_html(request):
+        return render(request, "error.html", {"status": status, "message": message}, status=status)
+    return json_error(status, code, message)
+
+
+def bad_request(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):
+        return _respond(request, 413, "payload_too_large", "The request body is too large.")
+    return _respond(request, 400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request, exception=None):
+    return _respond(request, 403, "permission_denied", "You do not have permission to see this.")
+
+
+def not_found(request, exception=None):
+    return _respond(request, 404, "not_found", "Not found.")
+
+
+def server_error(request):
+    return _respond(request, 500, "server_error", "Something went wrong on our side; it has been logged.")
+
+
+def csrf_failure(request, reason=""):
+    return _respond(
+        request, 403, "csrf_failed", "The form expired or was sent from elsewhere; reload and try again."
+    )

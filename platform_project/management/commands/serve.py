@@ -1,0 +1,99 @@
+"""Run the whole platform in one terminal: the embedded Milvus Lite server (when MILVUS_URI
+points at it), a Celery worker, and the ASGI server for HTTP and WebSocket. Ctrl-C stops all."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+class Command(BaseCommand):
+    help = "Serve the platform (ASGI web server, Celery worker and embedded Milvus Lite)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args, host: str, port: int, **options):
+        python = sys.executable
+        manage = str(settings.BASE_DIR / "manage.py")
+        children: list[tuple[str, subprocess.Popen]] = []
+
+        def start(name: str, command: list[str]) -> subprocess.Popen:
+            # Our own interpreter and fixed arguments: no user input reaches the command line.
+            process = subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603
+            children.append((name, process))
+            return process
+
+        def stop_all(*_):
+            for _name, process in reversed(children):
+                if process.poll() is None:
+                    process.terminate()
+            deadline = time.monotonic() + 10
+            for _name, process in children:
+                try:
+                    process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            milvus = urlparse(settings.MILVUS_URI)
+            if milvus.hostname in {"127.0.0.1", "localhost"} and milvus.port == settings.MILVUS_LITE_PORT:
+                start("milvus", [python, manage, "milvus_server"])
+                self._wait_for_port("Milvus Lite", milvus.hostname, milvus.port, children)
+            if not settings.CELERY_TASK_ALWAYS_EAGER:
+                start(
+                    "worker",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "platform_project",
+                        "worker",
+                        "--loglevel=info",
+                        "--concurrency=1",
+                        "--without-gossip",
+                        "--without-mingle",
+                    ],
+                )
+            web = start(
+                "web",
+                [python, "-m", "daphne", "-b", host, "-p", str(port), "platform_project.asgi:application"],
+            )
+            self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)"))
+            while True:
+                for name, process in children:
+                    if process.poll() is not None:
+                        raise CommandError(f"{name} exited with status {process.returncode}")
+                time.sleep(0.5)
+                if web.poll() is not None:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop_all()
+
+    def _wait_for_port(self, name, host, port, children, seconds=30):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if _port_open(host, port):
+                return
+            for child_name, process in children:
+                if process.poll() is not None:
+                    raise CommandError(f"{child_name} exited with status {process.returncode}")
+            time.sleep(0.2)
+        raise CommandError(f"{name} did not open {host}:{port} within {seconds} s")

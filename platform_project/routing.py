@@ -1,0 +1,3 @@
+"""WebSocket routes. The chat consumer arrives with the chat issue."""
+
+websocket_urlpatterns: list = []

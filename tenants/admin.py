@@ -1,0 +1,57 @@
+from django.contrib import admin, messages
+
+from tenants import services
+from tenants.models import Membership, Plan, Tenant
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "max_documents",
+        "max_storage_bytes",
+        "max_upload_bytes",
+        "monthly_token_quota",
+        "requests_per_minute",
+        "is_default",
+    ]
+    search_fields = ["code", "name"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "status", "allow_signup", "created_at"]
+    list_filter = ["plan", "status", "allow_signup"]
+    search_fields = ["name", "slug", "description", "id"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    list_select_related = ["plan"]
+    inlines = [MembershipInline]
+    actions = ["suspend", "reactivate"]
+
+    @admin.action(description="Suspend the selected tenants (their users are locked out)")
+    def suspend(self, request, queryset):
+        for tenant in queryset:
+            services.tenant_suspend(tenant=tenant)
+        self.message_user(request, f"Suspended {queryset.count()} tenant(s).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate the selected tenants")
+    def reactivate(self, request, queryset):
+        for tenant in queryset:
+            services.tenant_reactivate(tenant=tenant)
+        self.message_user(request, f"Reactivated {queryset.count()} tenant(s).", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__email", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+    list_select_related = ["user", "tenant"]

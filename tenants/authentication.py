@@ -1,0 +1,41 @@
+"""JWT authentication that also resolves the tenant and role the token was issued for.
+
+The access token carries `tenant_id` and `role`; the role that counts is the membership's role
+in the database, read here, so that a demotion or removal takes effect before the token expires.
+"""
+
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+
+from tenants.models import Membership
+from tenants.roles import PLATFORM_ADMIN
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, token = result
+        request.token_tenant_id = token.get("tenant_id")
+        request.membership = None
+        request.tenant = None
+        request.role = PLATFORM_ADMIN if user.is_platform_admin else None
+        if request.token_tenant_id:
+            membership = (
+                Membership.objects.select_related("tenant", "tenant__plan")
+                .filter(user=user, tenant_id=request.token_tenant_id)
+                .first()
+            )
+            if membership is None:
+                raise AuthenticationFailed(
+                    "This token's membership no longer exists; sign in again.", code="membership_gone"
+                )
+            request.membership = membership
+            request.tenant = membership.tenant
+            if not user.is_platform_admin:
+                request.role = membership.role
+        return user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'

@@ -1,0 +1,142 @@
+"""The platform's one error format, for DRF views and for Django's own error handlers:
+
+    {"error": {"code": "<snake_case>", "message": "<human sentence>", "details": {...}}}
+
+It lives in `tenants` because every other app raises these errors and `tenants` is the app
+that everything may import.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class APIError(exceptions.APIException):
+    """An error with a stable machine code and a sentence for people."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_request"
+    default_detail = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, details=None):
+        super().__init__(detail=message or self.default_detail, code=code or self.default_code)
+        self.error_code = code or self.default_code
+        self.details = details or {}
+
+
+class Conflict(APIError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "duplicate"
+    default_detail = "This already exists."
+
+
+class Forbidden(APIError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "permission_denied"
+    default_detail = "You do not have permission to perform this action."
+
+
+class NotFound(APIError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = "Not found."
+
+
+class TenantSuspended(Forbidden):
+    default_code = "tenant_suspended"
+    default_detail = "This tenant is suspended. Contact the platform operator."
+
+
+class PayloadTooLarge(APIError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+class ServiceUnavailable(APIError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "A service the platform depends on is unavailable. Try again shortly."
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+# DRF exception class -> (code, message) when the exception carries no sentence of its own.
+_DRF_CODES: list[tuple[type[Exception], str, str]] = [
+    (exceptions.ValidationError, "validation_error", "The request is invalid; see details."),
+    (exceptions.ParseError, "malformed_request", "The request body could not be parsed."),
+    (exceptions.NotAuthenticated, "not_authenticated", "Authentication credentials were not provided."),
+    (exceptions.AuthenticationFailed, "authentication_failed", "Authentication failed."),
+    (exceptions.PermissionDenied, "permission_denied", "You do not have permission to perform this action."),
+    (exceptions.NotFound, "not_found", "Not found."),
+    (exceptions.MethodNotAllowed, "method_not_allowed", "This method is not allowed here."),
+    (exceptions.NotAcceptable, "not_acceptable", "The requested response format is not available."),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type", "This content type is not supported."),
+    (exceptions.Throttled, "rate_limited", "Too many requests."),
+]
+
+
+def _message_of(detail: Any, fallback: str) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict) and isinstance(detail.get("detail"), str):
+        return detail["detail"]
+    return fallback
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, reshaped into the platform's error format."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = APIError("The request has too many fields.", code="too_many_fields")
+    elif isinstance(exc, Http404):
+        exc = NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = Forbidden()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # Unexpected: let Django's 500 handler answer (in the same format) and log it.
+        return None
+
+    if isinstance(exc, APIError):
+        body = error_body(exc.error_code, str(exc.detail), exc.details)
+    else:
+        code, message = "error", "The request failed."
+        for exception_class, candidate_code, candidate_message in _DRF_CODES:
+            if isinstance(exc, exception_class):
+                code, message = candidate_code, candidate_message
+                break
+        details: dict[str, Any] = {}
+        if isinstance(exc, exceptions.ValidationError):
+            details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        else:
+            message = _message_of(response.data, message)
+            # simplejwt puts the precise reason (expired, wrong type) in `messages`.
+            if isinstance(response.data, dict) and "messages" in response.data:
+                details = {"reasons": [str(item.get("message", "")) for item in response.data["messages"]]}
+            if isinstance(response.data, dict) and response.data.get("code") == "token_not_valid":
+                code = "token_invalid"
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            details = {"retry_after_seconds": int(exc.wait + 0.999)}
+        body = error_body(code, message, details)
+
+    response.data = body
+    return response
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(
+        error_body(code, message), status=status_code, json_dumps_params={"ensure_ascii": False}
+    )

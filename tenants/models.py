@@ -1,0 +1,91 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from tenants.roles import Role
+
+
+class Plan(models.Model):
+    """A subscription plan and its quotas. A quota of 0 means unlimited."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    # Other names clients may send for this plan, such as the seed brief's 專業版.
+    aliases = models.JSONField(default=list, blank=True)
+    max_documents = models.PositiveIntegerField(default=0)
+    max_storage_bytes = models.PositiveBigIntegerField(default=0)
+    max_upload_bytes = models.PositiveBigIntegerField(default=20 * 1024 * 1024)
+    monthly_token_quota = models.PositiveBigIntegerField(default=0)
+    requests_per_minute = models.PositiveIntegerField(default=0)
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["max_storage_bytes", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True, allow_unicode=True)
+    description = models.TextField(blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    allow_signup = models.BooleanField(default=False)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant) -> "TenantQuerySet":
+        """The one way into tenant-owned rows: everything outside it is another tenant's."""
+        if tenant is None:
+            raise ValueError("for_tenant() needs a tenant; refusing an unscoped query")
+        return self.filter(tenant=tenant)
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every tenant-owned row: a non-null tenant and the scoped queryset."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Membership(TenantOwnedModel):
+    """A user's role in one tenant. Lives here, beside the roles, because the tenant resolution
+    that every request goes through needs it and `tenants` imports no other app."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="one_membership_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} as {self.role}"

@@ -1,0 +1,117 @@
+"""Every write to tenants, plans and memberships."""
+
+import uuid
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from tenants.errors import APIError, Conflict
+from tenants.models import Membership, Plan, Tenant
+from tenants.roles import Role
+
+
+def plan_resolve(*, name: str | None) -> Plan:
+    """The plan a client named by code, display name or alias (`pro`, `Pro`, `專業版`)."""
+    if not name:
+        plan = Plan.objects.filter(is_default=True).first() or Plan.objects.first()
+        if plan is None:
+            raise APIError("No plan is configured on this platform.", code="no_plan")
+        return plan
+    wanted = name.strip().casefold()
+    for plan in Plan.objects.all():
+        names = [plan.code, plan.name, *plan.aliases]
+        if wanted in {candidate.casefold() for candidate in names}:
+            return plan
+    known = ", ".join(Plan.objects.values_list("code", flat=True))
+    raise APIError(
+        f"Unknown plan {name!r}. Known plans: {known}.",
+        code="validation_error",
+        details={"plan": [f"Unknown plan. Known plans: {known}."]},
+    )
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name, allow_unicode=True)[:60] or "tenant"
+    slug = base
+    while Tenant.objects.filter(slug=slug).exists():
+        slug = f"{base}-{uuid.uuid4().hex[:6]}"
+    return slug
+
+
+def tenant_create(
+    *,
+    name: str,
+    description: str = "",
+    plan: Plan | None = None,
+    allow_signup: bool = False,
+    settings: dict | None = None,
+) -> Tenant:
+    return Tenant.objects.create(
+        name=name,
+        slug=_unique_slug(name),
+        description=description,
+        plan=plan or plan_resolve(name=None),
+        allow_signup=allow_signup,
+        settings=settings or {},
+    )
+
+
+_UPDATABLE_FIELDS = {"name", "description", "plan", "status", "allow_signup", "settings"}
+
+
+def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
+    unknown = set(changes) - _UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"tenant_update cannot change {sorted(unknown)}")
+    for field, value in changes.items():
+        setattr(tenant, field, value)
+    tenant.save(update_fields=[*changes, "updated_at"])
+    return tenant
+
+
+def tenant_suspend(*, tenant: Tenant) -> Tenant:
+    return tenant_update(tenant=tenant, status=Tenant.Status.SUSPENDED)
+
+
+def tenant_reactivate(*, tenant: Tenant) -> Tenant:
+    return tenant_update(tenant=tenant, status=Tenant.Status.ACTIVE)
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    tenant.delete()
+
+
+def membership_create(*, tenant: Tenant, user, role: str) -> Membership:
+    if Membership.objects.for_tenant(tenant).filter(user=user).exists():
+        raise Conflict("This user is already a member of the tenant.")
+    return Membership.objects.create(tenant=tenant, user=user, role=role)
+
+
+def _ensure_another_admin(membership: Membership) -> None:
+    if membership.role != Role.TENANT_ADMIN:
+        return
+    others = (
+        Membership.objects.for_tenant(membership.tenant)
+        .filter(role=Role.TENANT_ADMIN)
+        .exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        raise Conflict(
+            "A tenant must keep at least one tenant admin; promote someone else first.",
+            code="last_tenant_admin",
+        )
+
+
+@transaction.atomic
+def membership_set_role(*, membership: Membership, role: str) -> Membership:
+    if role != membership.role:
+        _ensure_another_admin(membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_delete(*, membership: Membership) -> None:
+    _ensure_another_admin(membership)
+    membership.delete()
