@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import Invitation, User
+from tenants.authentication import PublicEndpointAuthentication
 from tenants.roles import PLATFORM_ADMIN, Capability, Role
 from tenants.scoping import TenantScopedViewSet, validated_input
 from tenants.selectors import memberships_of
@@ -117,7 +118,7 @@ class InvitationCreatedOutput(InvitationOutput):
 
 
 class PublicAuthView(APIView):
-    authentication_classes: list = []
+    authentication_classes = [PublicEndpointAuthentication]
     permission_classes = [AllowAny]
 
 

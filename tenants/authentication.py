@@ -4,6 +4,7 @@ The access token carries `tenant_id` and `role`; the role that counts is the mem
 in the database, read here, so that a demotion or removal takes effect before the token expires.
 """
 
+from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
@@ -36,6 +37,17 @@ class TenantJWTAuthentication(JWTAuthentication):
             if not user.is_platform_admin:
                 request.role = membership.role
         return user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class PublicEndpointAuthentication(BaseAuthentication):
+    """For sign-in style endpoints that ignore any Authorization header. It authenticates no one,
+    but names the Bearer scheme so that a refused credential is a 401, not a 403."""
+
+    def authenticate(self, request):
+        return None
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -5,7 +5,7 @@ process connects over gRPC to MILVUS_URI.
 """
 
 import signal
-import sys
+import subprocess
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -38,13 +38,18 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Milvus Lite serving {data_path} on 127.0.0.1:{port}")
 
+        process = server._p
+
         def stop(signum, frame):
-            server.stop()
-            sys.exit(0)
+            # Milvus flushes and exits on SIGTERM; the wait below then returns.
+            process.terminate()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        exit_code = server._p.wait()
-        server.stop()
-        if exit_code:
+        exit_code = process.wait()
+        try:
+            server.stop()  # releases the lock file
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if exit_code not in (0, -signal.SIGTERM):
             raise CommandError(f"Milvus Lite exited with status {exit_code}")

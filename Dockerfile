@@ -1,0 +1,33 @@
+# Production image for the platform: one ASGI server (daphne) for HTTP and WebSocket by default;
+# the same image runs the Celery worker and the migrations (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VAR_DIR=/app/var \
+    MEDIA_ROOT=/app/var/media \
+    STATIC_ROOT=/app/staticfiles
+
+WORKDIR /app
+
+RUN groupadd --system app \
+    && useradd --system --gid app --create-home --home-dir /home/app app
+
+# Dependencies first, so code changes do not reinstall them.
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+
+# DEBUG=true only for this step: collectstatic needs no real SECRET_KEY then. Static files stay
+# root-owned (read-only for the app); var/ (uploads under var/media) belongs to the app user.
+RUN DEBUG=true python manage.py collectstatic --noinput \
+    && mkdir -p /app/var/media \
+    && chown -R app:app /app/var
+
+USER app
+
+EXPOSE 8000
+
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "platform_project.asgi:application"]

@@ -1,0 +1,238 @@
+"""Every tenant endpoint against the role matrix of DESIGN.md, the other tenant, and every kind
+of bad token. New tenant endpoints join ENDPOINTS, and the tests below cover them."""
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.services import invitation_create
+from conftest import client_for, make_user
+from tenants.roles import PLATFORM_ADMIN, Capability, Role, role_can
+from tenants.services import membership_create
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    capability: Capability
+    success: int
+    body: dict | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ENDPOINTS = [
+    Endpoint("tenant-read", "get", "/v1/tenants/{tenant}", Capability.READ_TENANT, 200),
+    Endpoint(
+        "tenant-update",
+        "patch",
+        "/v1/tenants/{tenant}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"description": "新的描述"},
+    ),
+    Endpoint("tenant-delete", "delete", "/v1/tenants/{tenant}", Capability.MANAGE_TENANTS, 204),
+    Endpoint("member-list", "get", "/v1/tenants/{tenant}/members", Capability.MANAGE_MEMBERS, 200),
+    Endpoint("member-read", "get", "/v1/tenants/{tenant}/members/{member}", Capability.MANAGE_MEMBERS, 200),
+    Endpoint(
+        "member-update",
+        "patch",
+        "/v1/tenants/{tenant}/members/{member}",
+        Capability.MANAGE_MEMBERS,
+        200,
+        {"role": "end_user"},
+    ),
+    Endpoint(
+        "member-delete", "delete", "/v1/tenants/{tenant}/members/{member}", Capability.MANAGE_MEMBERS, 204
+    ),
+    Endpoint("invitation-list", "get", "/v1/tenants/{tenant}/invitations", Capability.MANAGE_MEMBERS, 200),
+    Endpoint(
+        "invitation-create",
+        "post",
+        "/v1/tenants/{tenant}/invitations",
+        Capability.MANAGE_MEMBERS,
+        201,
+        {"email": "new@example.com", "role": "agent"},
+    ),
+    Endpoint(
+        "invitation-read",
+        "get",
+        "/v1/tenants/{tenant}/invitations/{invitation}",
+        Capability.MANAGE_MEMBERS,
+        200,
+    ),
+    Endpoint(
+        "invitation-delete",
+        "delete",
+        "/v1/tenants/{tenant}/invitations/{invitation}",
+        Capability.MANAGE_MEMBERS,
+        204,
+    ),
+]
+WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body is not None]
+ROLES = [PLATFORM_ADMIN, *Role.values]
+
+
+@pytest.fixture
+def objects_of_a(tenant_a):
+    """A spare member and a pending invitation in tenant A, for the endpoints that name one."""
+    spare = make_user("spare.a@example.com")
+    member = membership_create(tenant=tenant_a.tenant, user=spare, role=Role.AGENT)
+    invitation, _token = invitation_create(
+        tenant=tenant_a.tenant,
+        email="invited.a@example.com",
+        role=Role.AGENT,
+        invited_by=tenant_a.tenant_admin,
+    )
+    return {"tenant": tenant_a.tenant.pk, "member": member.pk, "invitation": invitation.pk}
+
+
+def call(client, endpoint: Endpoint, ids: dict, body=None):
+    url = endpoint.path.format(**ids)
+    payload = endpoint.body if body is None else body
+    if endpoint.method in {"post", "patch", "put"}:
+        return getattr(client, endpoint.method)(url, payload, format="json")
+    return getattr(client, endpoint.method)(url)
+
+
+def assert_error(response, status: int, code: str | None = None):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code, body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_role_matrix_decides_each_endpoint(endpoint, role, tenant_a, platform_admin, objects_of_a):
+    user = platform_admin if role == PLATFORM_ADMIN else tenant_a.user(role)
+    response = call(client_for(user, tenant=tenant_a.tenant), endpoint, objects_of_a)
+    if role_can(role, endpoint.capability):
+        assert response.status_code == endpoint.success, response.content
+    else:
+        assert_error(response, 403, "permission_denied")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_it_hides_tenant_a_from_every_user_of_tenant_b(endpoint, role, tenant_a, tenant_b, objects_of_a):
+    response = call(tenant_b.client(role), endpoint, objects_of_a)
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if "{member}" in e.path or "{invitation}" in e.path], ids=str
+)
+def test_it_hides_tenant_a_objects_behind_tenant_b_url(endpoint, tenant_a, tenant_b, objects_of_a):
+    """Tenant B's admin, on B's own URL, naming an object of A: 404, and A's object is intact."""
+    ids = {**objects_of_a, "tenant": tenant_b.tenant.pk}
+    response = call(tenant_b.client("tenant_admin"), endpoint, ids)
+    assert_error(response, 404, "not_found")
+    assert (
+        client_for(tenant_a.tenant_admin, tenant_a.tenant)
+        .get(endpoint.path.format(**objects_of_a))
+        .status_code
+        == 200
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_unknown_tenant_is_404_even_for_platform_admin(endpoint, platform_admin, objects_of_a):
+    ids = {**objects_of_a, "tenant": "00000000-0000-0000-0000-000000000000"}
+    assert_error(call(client_for(platform_admin), endpoint, ids), 404, "not_found")
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["role"] = "tenant_admin"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{header}.{forged}.{signature}"
+
+
+def bad_credentials(user, tenant) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    refresh["tenant_id"] = str(tenant.pk)
+    refresh["role"] = "end_user"
+    expired = AccessToken.for_user(user)
+    expired["tenant_id"] = str(tenant.pk)
+    expired.set_exp(lifetime=-timedelta(seconds=5))
+    valid = str(refresh.access_token)
+    return {
+        "malformed": "Bearer not-a-jwt",
+        "expired": f"Bearer {expired}",
+        "tampered": f"Bearer {_tampered(valid)}",
+        "refresh_as_access": f"Bearer {refresh}",
+        "wrong_scheme": f"Token {valid}",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kind", ["none", "malformed", "expired", "tampered", "refresh_as_access", "wrong_scheme"]
+)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_it_requires_a_valid_access_token(endpoint, kind, tenant_a, objects_of_a, anonymous):
+    if kind != "none":
+        anonymous.credentials(HTTP_AUTHORIZATION=bad_credentials(tenant_a.end_user, tenant_a.tenant)[kind])
+    response = call(anonymous, endpoint, objects_of_a)
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=str)
+def test_malformed_bodies_get_400_in_the_error_format(endpoint, tenant_a, objects_of_a):
+    client = tenant_a.client("tenant_admin")
+    url = endpoint.path.format(**objects_of_a)
+    broken = getattr(client, endpoint.method)(url, data="{not json", content_type="application/json")
+    assert_error(broken, 400, "malformed_request")
+    not_an_object = call(client, endpoint, objects_of_a, body=["a", "list"])
+    assert_error(not_an_object, 400, "validation_error")
+    wrong_types = call(client, endpoint, objects_of_a, body={key: {"nested": [1]} for key in endpoint.body})
+    assert_error(wrong_types, 400, "validation_error")
+    assert set(wrong_types.json()["error"]["details"]) <= set(endpoint.body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=str)
+def test_form_encoded_bodies_get_415(endpoint, tenant_a, objects_of_a):
+    client = tenant_a.client("tenant_admin")
+    url = endpoint.path.format(**objects_of_a)
+    response = getattr(client, endpoint.method)(
+        url, data="a=b", content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", Role.values)
+def test_suspended_tenant_locks_out_its_users_without_deleting(role, tenant_a, platform_admin):
+    operator = client_for(platform_admin)
+    assert (
+        operator.patch(
+            f"/v1/tenants/{tenant_a.tenant.pk}", {"status": "suspended"}, format="json"
+        ).status_code
+        == 200
+    )
+    response = tenant_a.client(role).get(f"/v1/tenants/{tenant_a.tenant.pk}/members")
+    assert_error(response, 403, "tenant_suspended")
+    # Nothing was deleted: the operator still sees every member, and reactivation restores access.
+    members = operator.get(f"/v1/tenants/{tenant_a.tenant.pk}/members").json()
+    assert members["count"] == 3
+    operator.patch(f"/v1/tenants/{tenant_a.tenant.pk}", {"status": "active"}, format="json")
+    assert tenant_a.client("tenant_admin").get(f"/v1/tenants/{tenant_a.tenant.pk}/members").status_code == 200

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+from django.test import RequestFactory
+
+from platform_project.errors import server_error
+from platform_project.tests.test_access_matrix import assert_error
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unknown_api_path_is_404_in_the_error_format(client):
+    assert_error(client.get("/v1/no-such-thing"), 404, "not_found")
+
+
+def test_unknown_tenant_id_shape_is_404(tenant_a):
+    assert_error(tenant_a.client("tenant_admin").get("/v1/tenants/not-a-uuid/members"), 404, "not_found")
+
+
+def test_wrong_method_is_405(anonymous):
+    assert_error(anonymous.get("/v1/auth/login"), 405, "method_not_allowed")
+
+
+def test_oversized_json_body_is_413(anonymous, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = json.dumps({"email": "a@example.com", "password": "x" * 5000})
+    response = anonymous.post("/v1/auth/login", data=body, content_type="application/json")
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_server_errors_answer_in_the_error_format():
+    response = server_error(RequestFactory().get("/v1/tenants"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+
+
+def test_browsers_get_an_html_error_page_outside_the_api(client):
+    response = client.get("/dashboard-nowhere/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert b"<html" in response.content
+
+
+def test_chinese_text_is_returned_unescaped(platform_admin):
+    from conftest import client_for
+
+    response = client_for(platform_admin).post("/v1/tenants", {"name": "好公司"}, format="json")
+    assert "好公司".encode() in response.content

@@ -1,0 +1,52 @@
+"""Settings are read once at start-up, so each case starts a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def load_settings(**environment) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY"}}
+    env.update(environment)
+    return subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "platform_project.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("secret", [None, "", "short", "insecure-development-key-do-not-use-in-production"])
+def test_production_refuses_to_start_without_a_real_secret_key(secret):
+    environment = {"DEBUG": "false"}
+    if secret is not None:
+        environment["SECRET_KEY"] = secret
+    result = load_settings(**environment)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_real_secret_key():
+    result = load_settings(DEBUG="false", SECRET_KEY="k" * 50)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DEBUG", "maybe"), ("ACCESS_TOKEN_MINUTES", "ten"), ("ACCESS_TOKEN_MINUTES", "60")],
+)
+def test_malformed_values_fail_loudly_naming_the_variable(variable, value):
+    result = load_settings(**{variable: value})
+    assert result.returncode != 0
+    assert variable in result.stderr
