@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format migrate
+.PHONY: run test setup lint format migrate eval
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Retrieval quality on ../shared/eval (DRCD, Cranfield) through the platform's own ingestion.
+eval: setup
+	$(PY) bench/evaluate_retrieval.py $(EVAL_ARGS)

@@ -141,3 +141,113 @@ def milvus_uri(tmp_path_factory):
         yield uri
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_media_root(tmp_path_factory):
+    """Uploaded files of the suite go to a temporary folder, never into var/."""
+    media = tmp_path_factory.mktemp("media")
+    with override_settings(MEDIA_ROOT=str(media)):
+        yield media
+
+
+@pytest.fixture
+def eager_ingestion(milvus_uri):
+    """Queued ingestion runs in this process, as the worker would run it (wrap the request in
+    `committed()` so that its on-commit callbacks fire)."""
+    from platform_project.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
+def committed():
+    """Run the on-commit callbacks (such as queuing ingestion) of what happens inside, as a
+    real commit would; tests otherwise run in a transaction that is never committed."""
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+class WorkerProcess:
+    """A real Celery worker in its own process group, sharing the test database and index."""
+
+    def __init__(self, environment: dict[str, str]):
+        self.environment = environment
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "platform_project",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--loglevel=warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.environment,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its children, as a crash or an OOM kill would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker_process(
+    transactional_db, django_db_serialized_rollback, milvus_uri, _private_media_root, settings
+):
+    """Start and stop real workers. Needs PostgreSQL and Redis: a worker in another process
+    cannot see SQLite's in-memory test database, and only Redis redelivers a task whose
+    worker died."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        require_service("postgresql+redis", "set DATABASE_URL and REDIS_URL to run real-worker tests")
+    from platform_project.celery import app
+
+    app.conf.broker_connection_retry_on_startup = True
+    user = database.get("USER") or "postgres"
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}{password}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",
+        "MILVUS_URI": milvus_uri,
+        "MEDIA_ROOT": str(_private_media_root),
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+    }
+    workers: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(environment)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    # Tasks queued by an earlier test must not leak into this one.
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
+    yield start
+    for worker in workers:
+        worker.stop()

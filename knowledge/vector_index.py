@@ -1,10 +1,48 @@
-"""The connection to Milvus. Every search, query and delete will be built here, with the
-tenant filter always added (the knowledge issue)."""
+"""The Milvus index of chunks: one collection per embedding model and dimension, each row a
+chunk with its tenant, document, dense vector and BM25 sparse vector.
 
+Tenancy: every search, query and delete is built by `_scoped()`, which always adds the tenant
+filter. The tenant is a plain VARCHAR field with an INVERTED index rather than Milvus's
+partition key, because Milvus Lite 2.5 rejects any filter on a schema with a partition key.
+"""
+
+import threading
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
-from pymilvus import MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from tenants.errors import ServiceUnavailable
+
+_clients: dict[str, MilvusClient] = {}
+_ready_collections: set[tuple[str, str]] = set()
+_lock = threading.Lock()
+
+# Milvus refuses an `in [...]` list or a delete larger than this in one expression.
+_BATCH = 1000
+
+
+class VectorIndexUnavailable(ServiceUnavailable):
+    default_code = "vector_index_unavailable"
+    default_detail = "The knowledge index is unavailable. Try again shortly."
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    chunk_id: int
+    document_id: int
+    dense: np.ndarray
+    sparse: Mapping[int, float]
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    chunk_id: int
+    document_id: int
+    score: float
 
 
 def milvus_client(*, timeout: float = 10.0) -> MilvusClient:
@@ -25,3 +63,176 @@ def vector_index_ping(*, timeout: float = 2.0) -> None:
         client.list_collections(timeout=timeout)
     finally:
         client.close()
+
+
+def _shared_client() -> MilvusClient:
+    """One client per process and URI: creating one costs a round of gRPC handshakes."""
+    uri = settings.MILVUS_URI
+    with _lock:
+        client = _clients.get(uri)
+        if client is None:
+            try:
+                client = milvus_client()
+            except MilvusException as error:
+                raise VectorIndexUnavailable() from error
+            _clients[uri] = client
+        return client
+
+
+def _forget_client() -> None:
+    with _lock:
+        client = _clients.pop(settings.MILVUS_URI, None)
+        _ready_collections.clear()
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001, S110 - closing a broken client must not mask the first error
+            pass
+
+
+def collection_name(*, embedder_name: str, dimension: int) -> str:
+    safe = "".join(char if char.isalnum() else "_" for char in embedder_name.lower())
+    return f"chunks_{safe}_{dimension}"
+
+
+def _scoped(tenant_id, condition: str | None = None) -> str:
+    """The filter of every operation: the tenant, always, and then the caller's condition."""
+    tenant = str(uuid.UUID(str(tenant_id)))  # a UUID has no quote to escape
+    scope = f'tenant_id == "{tenant}"'
+    return f"{scope} and ({condition})" if condition else scope
+
+
+def _call(operation):
+    try:
+        return operation(_shared_client())
+    except MilvusException as error:
+        _forget_client()
+        raise VectorIndexUnavailable() from error
+    except (ConnectionError, TimeoutError) as error:
+        _forget_client()
+        raise VectorIndexUnavailable() from error
+
+
+def ensure_collection(*, name: str, dimension: int) -> None:
+    """Create the collection if missing, and load it, so that no search waits for a lazy build."""
+    key = (settings.MILVUS_URI, name)
+    if key in _ready_collections:
+        return
+
+    def create(client: MilvusClient) -> None:
+        if not client.has_collection(name):
+            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("chunk_id", DataType.INT64, is_primary=True)
+            schema.add_field("tenant_id", DataType.VARCHAR, max_length=36)
+            schema.add_field("document_id", DataType.INT64)
+            schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            indexes = client.prepare_index_params()
+            indexes.add_index(field_name="tenant_id", index_type="INVERTED")
+            indexes.add_index(field_name="document_id", index_type="INVERTED")
+            indexes.add_index(field_name="dense", index_type="AUTOINDEX", metric_type="COSINE")
+            indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+            client.create_collection(name, schema=schema, index_params=indexes)
+        client.load_collection(name)
+
+    _call(create)
+    _ready_collections.add(key)
+
+
+def replace_document(*, collection: str, tenant_id, document_id: int, chunks: Sequence[IndexedChunk]) -> None:
+    """Replace a document's vectors: delete every vector of the document, then insert the new
+    ones. A rerun of the same ingestion therefore never duplicates vectors."""
+    delete_document(collection=collection, tenant_id=tenant_id, document_id=document_id)
+    rows = [
+        {
+            "chunk_id": chunk.chunk_id,
+            "tenant_id": str(tenant_id),
+            "document_id": document_id,
+            "dense": chunk.dense.astype(np.float32).tolist(),
+            "sparse": {int(term): float(weight) for term, weight in chunk.sparse.items()} or {0: 0.0},
+        }
+        for chunk in chunks
+    ]
+    for start in range(0, len(rows), _BATCH):
+        batch = rows[start : start + _BATCH]
+        _call(lambda client, batch=batch: client.insert(collection, data=batch))
+
+
+def delete_document(*, collection: str, tenant_id, document_id: int) -> None:
+    condition = f"document_id == {int(document_id)}"
+    _call(lambda client: client.delete(collection, filter=_scoped(tenant_id, condition)))
+
+
+def delete_tenant(*, collection: str, tenant_id) -> None:
+    _call(lambda client: client.delete(collection, filter=_scoped(tenant_id)))
+
+
+def count(*, collection: str, tenant_id, document_id: int | None = None) -> int:
+    condition = f"document_id == {int(document_id)}" if document_id is not None else None
+    rows = _call(
+        lambda client: client.query(
+            collection, filter=_scoped(tenant_id, condition), output_fields=["count(*)"]
+        )
+    )
+    return int(rows[0]["count(*)"]) if rows else 0
+
+
+def _hits(results) -> list[VectorHit]:
+    hits = []
+    for hit in results[0] if results else []:
+        entity = hit.get("entity", {})
+        hits.append(
+            VectorHit(
+                chunk_id=int(hit["id"]),
+                document_id=int(entity.get("document_id", 0)),
+                score=float(hit["distance"]),
+            )
+        )
+    return hits
+
+
+def search_dense(*, collection: str, tenant_id, vector: np.ndarray, limit: int) -> list[VectorHit]:
+    results = _call(
+        lambda client: client.search(
+            collection,
+            data=[vector.astype(np.float32).tolist()],
+            anns_field="dense",
+            limit=limit,
+            filter=_scoped(tenant_id),
+            output_fields=["document_id"],
+            search_params={"metric_type": "COSINE"},
+        )
+    )
+    return _hits(results)
+
+
+def search_sparse(*, collection: str, tenant_id, weights: Mapping[int, float], limit: int) -> list[VectorHit]:
+    if not weights:
+        return []
+    results = _call(
+        lambda client: client.search(
+            collection,
+            data=[{int(term): float(weight) for term, weight in weights.items()}],
+            anns_field="sparse",
+            limit=limit,
+            filter=_scoped(tenant_id),
+            output_fields=["document_id"],
+            search_params={"metric_type": "IP"},
+        )
+    )
+    return _hits(results)
+
+
+def existing_chunk_ids(*, collection: str, tenant_id, chunk_ids: Iterable[int]) -> set[int]:
+    """Which of these chunk ids have a vector of this tenant (for consistency checks)."""
+    ids = [int(chunk_id) for chunk_id in chunk_ids]
+    found: set[int] = set()
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
+        rows = _call(
+            lambda client, batch=batch: client.query(
+                collection, filter=_scoped(tenant_id, f"chunk_id in {batch}"), output_fields=["chunk_id"]
+            )
+        )
+        found.update(int(row["chunk_id"]) for row in rows)
+    return found

@@ -157,6 +157,10 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
+else:
+    # An unacknowledged task (its worker died) is delivered again after this many seconds;
+    # it must exceed the longest task, and ingestion is idempotent should it not.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None) or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -255,6 +259,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/v1",
     # Only the JWT scheme is described; sign-in endpoints take no credentials.
     "AUTHENTICATION_WHITELIST": ["tenants.authentication.TenantJWTAuthentication"],
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "DocumentStatusEnum": "knowledge.models.Document.Status",
+    },
 }
 
 # Largest request body Django reads into memory; uploads stream to disk above this.

@@ -8,6 +8,7 @@ from platform_project import health
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
+    path("", include("knowledge.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -62,6 +62,12 @@ class TenantQuerySet(models.QuerySet):
             raise ValueError("for_tenant() needs a tenant; refusing an unscoped query")
         return self.filter(tenant=tenant)
 
+    def for_tenant_id(self, tenant_id) -> "TenantQuerySet":
+        """The same scope for code that holds an id (Celery tasks receive ids, not objects)."""
+        if not tenant_id:
+            raise ValueError("for_tenant_id() needs a tenant id; refusing an unscoped query")
+        return self.filter(tenant_id=tenant_id)
+
 
 class TenantOwnedModel(models.Model):
     """Base of every tenant-owned row: a non-null tenant and the scoped queryset."""

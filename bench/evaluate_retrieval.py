@@ -1,0 +1,346 @@
+"""Retrieval quality of the platform on the two eval collections in ../shared/eval.
+
+Each collection is loaded into a fresh tenant through the platform's own path (the upload
+service, then the ingestion service the Celery worker runs), in a throw-away database and
+Milvus Lite index, and every question is asked in each mode:
+
+- DRCD dev (Traditional Chinese): answer-hit@1/5/10, a hit when a top-k chunk contains the
+  question's first answer;
+- Cranfield (English): nDCG@10 (gain 5 - grade for grades 1-4) and recall@100 (grades 1-3),
+  each document scored by its best chunk.
+
+Run it with `make eval` (or `.venv/bin/python bench/evaluate_retrieval.py --help`).
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _prepare_environment(workdir: Path) -> subprocess.Popen:
+    """A private database, media folder and Milvus Lite server, so nothing real is touched."""
+    port = _free_port()
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "platform_project.settings",
+            "VAR_DIR": str(workdir),
+            "DATABASE_URL": f"sqlite:///{workdir / 'eval.sqlite3'}",
+            "MILVUS_URI": f"http://127.0.0.1:{port}",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("REDIS_URL", None)
+    server = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "milvus_server",
+            "--port",
+            str(port),
+            "--data",
+            str(workdir / "milvus.db"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit("Milvus Lite did not start")
+
+
+# --- Collections ----------------------------------------------------------------------------
+
+
+def load_drcd(limit: int | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(documents as (title, text), questions as (question, answer))."""
+    data = json.loads((EVAL_DIR / "drcd" / "DRCD_dev.json").read_text(encoding="utf-8"))["data"]
+    if limit:
+        data = data[:limit]
+    documents, questions = [], []
+    for article in data:
+        paragraphs = [paragraph["context"] for paragraph in article["paragraphs"]]
+        documents.append((article["title"], article["title"] + "\n\n" + "\n\n".join(paragraphs)))
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                questions.append((qa["question"], qa["answers"][0]["text"]))
+    return documents, questions
+
+
+def _smart_records(text: str) -> list[dict[str, str]]:
+    records, current, field = [], None, None
+    for line in text.splitlines():
+        match = re.match(r"^\.([ITABW])\b\s*(.*)$", line)
+        if match:
+            tag, rest = match.groups()
+            if tag == "I":
+                current = {"I": rest.strip()}
+                records.append(current)
+                field = None
+            else:
+                field = tag
+                current[field] = ""
+            continue
+        if current is not None and field:
+            current[field] += line + "\n"
+    return records
+
+
+def load_cranfield(limit: int | None):
+    documents = _smart_records(
+        (EVAL_DIR / "cranfield" / "cran.all.1400").read_text(encoding="utf-8", errors="replace")
+    )
+    queries = _smart_records(
+        (EVAL_DIR / "cranfield" / "cran.qry").read_text(encoding="utf-8", errors="replace")
+    )
+    judgments: dict[int, dict[str, int]] = defaultdict(dict)
+    for line in (EVAL_DIR / "cranfield" / "cranqrel").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            judgments[int(parts[0])][parts[1]] = int(parts[2])
+    docs = [(record["I"], record.get("T", "").strip(), record.get("W", "").strip()) for record in documents]
+    if limit:
+        docs = docs[:limit]
+    numbered = [(number, record.get("W", "").strip()) for number, record in enumerate(queries, start=1)]
+    return docs, numbered, judgments
+
+
+# --- Metrics --------------------------------------------------------------------------------
+
+
+def ndcg_at_10(ranked_docs: list[str], grades: dict[str, int]) -> float:
+    def gain(document: str) -> float:
+        grade = grades.get(document)
+        return float(5 - grade) if grade in (1, 2, 3, 4) else 0.0
+
+    dcg = sum(gain(document) / math.log2(rank + 2) for rank, document in enumerate(ranked_docs[:10]))
+    ideal = sorted((gain(document) for document in grades), reverse=True)[:10]
+    idcg = sum(value / math.log2(rank + 2) for rank, value in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_100(ranked_docs: list[str], grades: dict[str, int]) -> float | None:
+    relevant = {document for document, grade in grades.items() if grade in (1, 2, 3)}
+    if not relevant:
+        return None
+    return len(relevant & set(ranked_docs[:100])) / len(relevant)
+
+
+# --- Running --------------------------------------------------------------------------------
+
+
+def ingest(tenant, documents, *, label: str) -> tuple[dict[int, str], float, int]:
+    """Upload and ingest (title, text, key) documents; returns platform id -> key."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from knowledge import services
+
+    mapping = {}
+    started = time.perf_counter()
+    chunks = 0
+    for index, (key, title, text) in enumerate(documents, start=1):
+        upload = SimpleUploadedFile(f"{key}.txt", text.encode("utf-8"), content_type="text/plain")
+        document = services.document_upload(tenant=tenant, uploaded_by=None, upload=upload, title=title)
+        document = services.document_ingest(tenant_id=tenant.pk, document_id=document.pk)
+        if document.status != "ready":
+            raise SystemExit(f"{label}: document {key} ended {document.status}: {document.error}")
+        chunks += document.chunk_count
+        mapping[document.pk] = key
+        if index % 100 == 0 or index == len(documents):
+            print(f"  {label}: ingested {index}/{len(documents)} documents, {chunks} chunks", flush=True)
+    return mapping, time.perf_counter() - started, chunks
+
+
+def candidate_lists(tenant, query: str, limit: int):
+    """The dense and keyword candidates hybrid search starts from, keyed by chunk id."""
+    from knowledge import retrieval
+
+    vector_hits, _ = retrieval.search(tenant=tenant, query=query, mode="vector", top_k=limit)
+    keyword_hits, _ = retrieval.search(tenant=tenant, query=query, mode="keyword", top_k=limit)
+    dense = {hit.chunk_id: hit.score for hit in vector_hits}
+    keyword = {hit.chunk_id: hit.score for hit in keyword_hits}
+    texts = {hit.chunk_id: (hit.text, hit.document_id) for hit in [*vector_hits, *keyword_hits]}
+    return dense, keyword, texts
+
+
+def ranked(scores: dict[int, float]) -> list[int]:
+    return sorted(scores, key=scores.get, reverse=True)
+
+
+def configurations():
+    from knowledge.retrieval import RetrievalSettings
+
+    default = RetrievalSettings()
+    variants = {"hybrid (default)": default}
+    for dense_weight in (0.3, 0.5, 0.7):
+        variants[f"weighted {dense_weight:.1f}/{1 - dense_weight:.1f}"] = RetrievalSettings(
+            fusion="weighted", dense_weight=dense_weight, keyword_weight=1 - dense_weight
+        )
+    variants["rrf k=60"] = RetrievalSettings(fusion="rrf", dense_weight=1.0, keyword_weight=1.0)
+    return variants
+
+
+def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
+    from knowledge.retrieval import fuse
+
+    variants = configurations()
+    hits = defaultdict(lambda: [0, 0, 0])
+    for number, (question, answer) in enumerate(questions, start=1):
+        dense, keyword, texts = candidate_lists(tenant, question, 50)
+        rankings = {"vector": ranked(dense), "keyword": ranked(keyword)}
+        for name, config in variants.items():
+            rankings[name] = ranked(fuse(dense, keyword, config))
+        for name, order in rankings.items():
+            for slot, k in enumerate((1, 5, 10)):
+                if any(answer in texts[chunk_id][0] for chunk_id in order[:k]):
+                    hits[name][slot] += 1
+        if number % 500 == 0:
+            print(f"  DRCD: {number}/{len(questions)} questions", flush=True)
+    return {
+        name: {
+            "hit@1": h[0] / len(questions),
+            "hit@5": h[1] / len(questions),
+            "hit@10": h[2] / len(questions),
+        }
+        for name, h in hits.items()
+    }
+
+
+def evaluate_cranfield(tenant, queries, judgments, mapping) -> dict[str, dict[str, float]]:
+    from knowledge.retrieval import fuse
+
+    variants = configurations()
+    totals = defaultdict(lambda: {"ndcg": 0.0, "recall": 0.0, "recall_n": 0})
+    for number, query in queries:
+        grades = judgments.get(number, {})
+        dense, keyword, texts = candidate_lists(tenant, query, 300)
+        rankings = {"vector": ranked(dense), "keyword": ranked(keyword)}
+        for name, config in variants.items():
+            rankings[name] = ranked(fuse(dense, keyword, config))
+        for name, order in rankings.items():
+            documents: list[str] = []
+            for chunk_id in order:
+                key = mapping[texts[chunk_id][1]]
+                if key not in documents:
+                    documents.append(key)
+            totals[name]["ndcg"] += ndcg_at_10(documents, grades)
+            recall = recall_at_100(documents, grades)
+            if recall is not None:
+                totals[name]["recall"] += recall
+                totals[name]["recall_n"] += 1
+    return {
+        name: {"nDCG@10": t["ndcg"] / len(queries), "recall@100": t["recall"] / max(t["recall_n"], 1)}
+        for name, t in totals.items()
+    }
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    metrics = list(next(iter(results.values())))
+    lines = ["| mode | " + " | ".join(metrics) + " |", "| --- |" + " --- |" * len(metrics)]
+    for name, values in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{values[metric]:.3f}" for metric in metrics) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--drcd-articles", type=int, default=None, help="only the first N DRCD articles")
+    parser.add_argument(
+        "--cranfield-documents", type=int, default=None, help="only the first N Cranfield documents"
+    )
+    parser.add_argument("--skip-drcd", action="store_true")
+    parser.add_argument("--skip-cranfield", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    arguments = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="platform-eval-") as workdir:
+        server = _prepare_environment(Path(workdir))
+        try:
+            sys.path.insert(0, str(ROOT))
+            import django
+
+            django.setup()
+            from django.conf import settings
+            from django.core.management import call_command
+
+            from knowledge.embedding import get_embedder
+            from tenants.services import plan_resolve, tenant_create
+
+            call_command("migrate", verbosity=0)
+            embedder = get_embedder()
+            report = {
+                "date": datetime.now(UTC).date().isoformat(),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                "embedding": embedder.name,
+                "chunk_size": settings.CHUNK_SIZE,
+                "chunk_overlap": settings.CHUNK_OVERLAP,
+            }
+            print(
+                f"Embedding model: {embedder.name}; chunks of {settings.CHUNK_SIZE} characters, overlap {settings.CHUNK_OVERLAP}"
+            )
+            if not arguments.skip_drcd:
+                documents, questions = load_drcd(arguments.drcd_articles)
+                tenant = tenant_create(name="DRCD", plan=plan_resolve(name="enterprise"))
+                _, seconds, chunks = ingest(
+                    tenant, [(str(i), title, text) for i, (title, text) in enumerate(documents)], label="DRCD"
+                )
+                print(
+                    f"DRCD: {len(documents)} documents, {chunks} chunks in {seconds:.0f} s; {len(questions)} questions"
+                )
+                report["drcd"] = {
+                    "documents": len(documents),
+                    "chunks": chunks,
+                    "questions": len(questions),
+                    "results": evaluate_drcd(tenant, questions),
+                }
+                print(table(report["drcd"]["results"]))
+            if not arguments.skip_cranfield:
+                documents, queries, judgments = load_cranfield(arguments.cranfield_documents)
+                tenant = tenant_create(name="Cranfield", plan=plan_resolve(name="enterprise"))
+                mapping, seconds, chunks = ingest(tenant, documents, label="Cranfield")
+                print(
+                    f"Cranfield: {len(documents)} documents, {chunks} chunks in {seconds:.0f} s; {len(queries)} queries"
+                )
+                report["cranfield"] = {
+                    "documents": len(documents),
+                    "chunks": chunks,
+                    "queries": len(queries),
+                    "results": evaluate_cranfield(tenant, queries, judgments, mapping),
+                }
+                print(table(report["cranfield"]["results"]))
+            if arguments.json:
+                arguments.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Document and knowledge-search endpoints. Thin: validate, call a service or selector, shape."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from knowledge import retrieval, selectors, services
+from knowledge.models import Chunk, Document
+from tenants.errors import APIError
+from tenants.roles import Capability
+from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
+
+TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
+# Room for the multipart envelope around the file when comparing Content-Length to the limit.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+class DocumentOutput(serializers.ModelSerializer):
+    uploaded_by = serializers.EmailField(source="uploaded_by.email", allow_null=True, default=None)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "title",
+            "filename",
+            "kind",
+            "content_type",
+            "size_bytes",
+            "sha256",
+            "status",
+            "stage",
+            "progress",
+            "error",
+            "chunk_count",
+            "embedding_model",
+            "uploaded_by",
+            "created_at",
+            "updated_at",
+            "ingested_at",
+        ]
+
+
+class UploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="PDF, DOCX, TXT, Markdown or HTML.")
+    title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ChunkOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Chunk
+        fields = ["id", "ordinal", "text", "page", "heading"]
+
+
+class SearchInput(serializers.Serializer):
+    query = serializers.CharField(max_length=2000)
+    top_k = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    mode = serializers.ChoiceField(choices=retrieval.MODES, required=False)
+
+
+class SearchResultOutput(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    document_title = serializers.CharField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    page = serializers.IntegerField(allow_null=True)
+    heading = serializers.CharField()
+    ordinal = serializers.IntegerField()
+
+
+@extend_schema(tags=["documents"], parameters=[TENANT_PARAMETER])
+class DocumentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantScopedViewSet
+):
+    model = Document
+    serializer_class = DocumentOutput
+    capabilities = {
+        "list": Capability.READ_KNOWLEDGE,
+        "retrieve": Capability.READ_KNOWLEDGE,
+        "chunks": Capability.READ_KNOWLEDGE,
+        "upload": Capability.MANAGE_DOCUMENTS,
+        "destroy": Capability.MANAGE_DOCUMENTS,
+        "reindex": Capability.MANAGE_DOCUMENTS,
+        "reindex_all": Capability.MANAGE_DOCUMENTS,
+    }
+
+    def scope_queryset(self, queryset):
+        params = self.request.query_params
+        return selectors.document_list(
+            tenant=self.request.tenant,
+            status=params.get("status") or None,
+            search=params.get("search") or None,
+        )
+
+    @extend_schema(
+        summary="List documents",
+        parameters=[
+            OpenApiParameter("status", str, enum=[value for value, _ in Document.Status.choices]),
+            OpenApiParameter("search", str, description="Part of the title."),
+        ],
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Upload a document (ingested in the background)",
+        request={"multipart/form-data": UploadInput},
+        responses={202: DocumentOutput},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    def upload(self, request, tenant_id):
+        # Refuse an oversized body from its declared length, before reading it.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > _MULTIPART_OVERHEAD:
+            services.check_upload_size(tenant=request.tenant, size=int(declared) - _MULTIPART_OVERHEAD)
+        data = validated_input(UploadInput, request.data)
+        if isinstance(request.data.get("file"), str) or len(request.FILES.getlist("file")) != 1:
+            raise APIError("Send exactly one file in the `file` field.", code="validation_error")
+        document = services.document_upload(
+            tenant=request.tenant, uploaded_by=request.user, upload=data["file"], title=data["title"]
+        )
+        return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Reindex a document",
+        operation_id="documents_reindex",
+        request=None,
+        responses={202: DocumentOutput},
+    )
+    @action(detail=True, methods=["post"])
+    def reindex(self, request, tenant_id, pk):
+        document = services.document_reindex(document=self.get_object())
+        return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Reindex every document of the tenant (after a change of embedding model)",
+        operation_id="documents_reindex_all",
+        request=None,
+        responses={202: inline_serializer("ReindexAll", {"queued": serializers.IntegerField()})},
+    )
+    @action(detail=False, methods=["post"], url_path="reindex")
+    def reindex_all(self, request, tenant_id):
+        return Response(
+            {"queued": services.tenant_reindex(tenant=request.tenant)}, status=status.HTTP_202_ACCEPTED
+        )
+
+    @extend_schema(summary="A document's chunks, in order", responses=ChunkOutput(many=True))
+    @action(detail=True, methods=["get"])
+    def chunks(self, request, tenant_id, pk):
+        chunks = selectors.chunk_list(tenant=request.tenant, document=self.get_object())
+        page = self.paginate_queryset(chunks)
+        return self.get_paginated_response(ChunkOutput(page, many=True).data)
+
+    @extend_schema(summary="Delete a document, its file, chunks and vectors", responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance):
+        services.document_delete(document=instance)
+
+
+@extend_schema(tags=["knowledge"], parameters=[TENANT_PARAMETER])
+class KnowledgeSearchView(TenantScopedAPIView):
+    capability = Capability.READ_KNOWLEDGE
+
+    @extend_schema(
+        summary="Search the tenant's knowledge",
+        request=SearchInput,
+        responses=inline_serializer(
+            "SearchResponse",
+            {
+                "mode": serializers.CharField(),
+                "results": SearchResultOutput(many=True),
+                "took_ms": serializers.FloatField(),
+            },
+        ),
+    )
+    def post(self, request, tenant_id):
+        data = validated_input(SearchInput, request.data)
+        config = retrieval.RetrievalSettings.for_tenant(request.tenant)
+        mode = data.get("mode") or config.mode
+        results, timings = retrieval.search(
+            tenant=request.tenant, query=data["query"], mode=mode, top_k=data.get("top_k")
+        )
+        return Response(
+            {
+                "mode": mode,
+                "results": SearchResultOutput([result.as_dict() for result in results], many=True).data,
+                "took_ms": round(timings["total_ms"], 2),
+            }
+        )

