@@ -18,8 +18,6 @@ import math
 import os
 import platform
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,51 +25,10 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _environment import prepare_environment as _prepare_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_DIR = ROOT.parent / "shared" / "eval"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _prepare_environment(workdir: Path) -> subprocess.Popen:
-    """A private database, media folder and Milvus Lite server, so nothing real is touched."""
-    port = _free_port()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "platform_project.settings",
-            "VAR_DIR": str(workdir),
-            "DATABASE_URL": f"sqlite:///{workdir / 'eval.sqlite3'}",
-            "MILVUS_URI": f"http://127.0.0.1:{port}",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    os.environ.pop("REDIS_URL", None)
-    server = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "milvus_server",
-            "--port",
-            str(port),
-            "--data",
-            str(workdir / "milvus.db"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return server
-        time.sleep(0.2)
-    server.kill()
-    raise SystemExit("Milvus Lite did not start")
 
 
 # --- Collections ----------------------------------------------------------------------------
@@ -123,7 +80,12 @@ def load_cranfield(limit: int | None):
         parts = line.split()
         if len(parts) == 3:
             judgments[int(parts[0])][parts[1]] = int(parts[2])
-    docs = [(record["I"], record.get("T", "").strip(), record.get("W", "").strip()) for record in documents]
+    docs = []
+    for record in documents:
+        title, body = record.get("T", "").strip(), record.get("W", "").strip()
+        text = f"{title}\n\n{body}".strip()
+        if text:  # a few records are empty: the platform (rightly) refuses empty files
+            docs.append((record["I"], title or record["I"], text))
     if limit:
         docs = docs[:limit]
     numbered = [(number, record.get("W", "").strip()) for number, record in enumerate(queries, start=1)]
@@ -165,8 +127,9 @@ def ingest(tenant, documents, *, label: str) -> tuple[dict[int, str], float, int
     chunks = 0
     for index, (key, title, text) in enumerate(documents, start=1):
         upload = SimpleUploadedFile(f"{key}.txt", text.encode("utf-8"), content_type="text/plain")
+        # With CELERY_TASK_ALWAYS_EAGER the queued ingestion task runs on commit, right here.
         document = services.document_upload(tenant=tenant, uploaded_by=None, upload=upload, title=title)
-        document = services.document_ingest(tenant_id=tenant.pk, document_id=document.pk)
+        document.refresh_from_db()
         if document.status != "ready":
             raise SystemExit(f"{label}: document {key} ended {document.status}: {document.error}")
         chunks += document.chunk_count

@@ -3,14 +3,23 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.db import DatabaseError
 
 from knowledge import services
 from knowledge.embedding import EmbeddingUnavailable
 from knowledge.models import Document
 from knowledge.vector_index import VectorIndexUnavailable
+from knowledge.warmup import warm_up
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _warm_worker_process(**_kwargs) -> None:
+    # After the fork: the embedding engine must be loaded in the child, never before it.
+    warm_up()
+
 
 TRANSIENT = (VectorIndexUnavailable, EmbeddingUnavailable, DatabaseError)
 MAX_RETRIES = 6

@@ -23,6 +23,10 @@ _lock = threading.Lock()
 
 # Milvus refuses an `in [...]` list or a delete larger than this in one expression.
 _BATCH = 1000
+# Seconds an operation may take, retries included: pymilvus otherwise retries an unreachable
+# server for minutes. Searches serve people waiting for an answer; writes serve workers.
+SEARCH_TIMEOUT = 3  # an int: pymilvus ignores a float as its retry deadline
+WRITE_TIMEOUT = 30
 
 
 class VectorIndexUnavailable(ServiceUnavailable):
@@ -72,7 +76,7 @@ def _shared_client() -> MilvusClient:
         client = _clients.get(uri)
         if client is None:
             try:
-                client = milvus_client()
+                client = milvus_client(timeout=SEARCH_TIMEOUT)
             except MilvusException as error:
                 raise VectorIndexUnavailable() from error
             _clients[uri] = client
@@ -102,15 +106,24 @@ def _scoped(tenant_id, condition: str | None = None) -> str:
     return f"{scope} and ({condition})" if condition else scope
 
 
-def _call(operation):
-    try:
-        return operation(_shared_client())
-    except MilvusException as error:
-        _forget_client()
-        raise VectorIndexUnavailable() from error
-    except (ConnectionError, TimeoutError) as error:
-        _forget_client()
-        raise VectorIndexUnavailable() from error
+def _call(operation, *, collection: str | None = None):
+    """Run an operation on the shared client. On a failure the client is dropped and the
+    operation tried once more on a fresh connection, with the collection loaded again: that
+    is what a restarted Milvus needs. A second failure means the index is unavailable."""
+    for attempt in (1, 2):
+        try:
+            return operation(_shared_client())
+        except (MilvusException, ConnectionError, TimeoutError) as error:
+            _forget_client()
+            if attempt == 2:
+                raise VectorIndexUnavailable() from error
+            if collection is not None:
+                try:
+                    _shared_client().load_collection(collection, timeout=WRITE_TIMEOUT)
+                except (MilvusException, ConnectionError, TimeoutError) as load_error:
+                    _forget_client()
+                    raise VectorIndexUnavailable() from load_error
+    raise AssertionError("unreachable")
 
 
 def ensure_collection(*, name: str, dimension: int) -> None:
@@ -120,7 +133,7 @@ def ensure_collection(*, name: str, dimension: int) -> None:
         return
 
     def create(client: MilvusClient) -> None:
-        if not client.has_collection(name):
+        if not client.has_collection(name, timeout=WRITE_TIMEOUT):
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("chunk_id", DataType.INT64, is_primary=True)
             schema.add_field("tenant_id", DataType.VARCHAR, max_length=36)
@@ -132,8 +145,8 @@ def ensure_collection(*, name: str, dimension: int) -> None:
             indexes.add_index(field_name="document_id", index_type="INVERTED")
             indexes.add_index(field_name="dense", index_type="AUTOINDEX", metric_type="COSINE")
             indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-            client.create_collection(name, schema=schema, index_params=indexes)
-        client.load_collection(name)
+            client.create_collection(name, schema=schema, index_params=indexes, timeout=WRITE_TIMEOUT)
+        client.load_collection(name, timeout=WRITE_TIMEOUT)
 
     _call(create)
     _ready_collections.add(key)
@@ -155,23 +168,35 @@ def replace_document(*, collection: str, tenant_id, document_id: int, chunks: Se
     ]
     for start in range(0, len(rows), _BATCH):
         batch = rows[start : start + _BATCH]
-        _call(lambda client, batch=batch: client.insert(collection, data=batch))
+        _call(
+            lambda client, batch=batch: client.insert(collection, data=batch, timeout=WRITE_TIMEOUT),
+            collection=collection,
+        )
 
 
 def delete_document(*, collection: str, tenant_id, document_id: int) -> None:
     condition = f"document_id == {int(document_id)}"
-    _call(lambda client: client.delete(collection, filter=_scoped(tenant_id, condition)))
+    _call(
+        lambda client: client.delete(collection, filter=_scoped(tenant_id, condition), timeout=WRITE_TIMEOUT),
+        collection=collection,
+    )
 
 
 def delete_tenant(*, collection: str, tenant_id) -> None:
-    _call(lambda client: client.delete(collection, filter=_scoped(tenant_id)))
+    _call(
+        lambda client: client.delete(collection, filter=_scoped(tenant_id), timeout=WRITE_TIMEOUT),
+        collection=collection,
+    )
 
 
 def count(*, collection: str, tenant_id, document_id: int | None = None) -> int:
     condition = f"document_id == {int(document_id)}" if document_id is not None else None
     rows = _call(
         lambda client: client.query(
-            collection, filter=_scoped(tenant_id, condition), output_fields=["count(*)"]
+            collection,
+            filter=_scoped(tenant_id, condition),
+            output_fields=["count(*)"],
+            timeout=SEARCH_TIMEOUT,
         )
     )
     return int(rows[0]["count(*)"]) if rows else 0
@@ -201,7 +226,9 @@ def search_dense(*, collection: str, tenant_id, vector: np.ndarray, limit: int) 
             filter=_scoped(tenant_id),
             output_fields=["document_id"],
             search_params={"metric_type": "COSINE"},
-        )
+            timeout=SEARCH_TIMEOUT,
+        ),
+        collection=collection,
     )
     return _hits(results)
 
@@ -218,7 +245,9 @@ def search_sparse(*, collection: str, tenant_id, weights: Mapping[int, float], l
             filter=_scoped(tenant_id),
             output_fields=["document_id"],
             search_params={"metric_type": "IP"},
-        )
+            timeout=SEARCH_TIMEOUT,
+        ),
+        collection=collection,
     )
     return _hits(results)
 
@@ -231,8 +260,12 @@ def existing_chunk_ids(*, collection: str, tenant_id, chunk_ids: Iterable[int]) 
         batch = ids[start : start + _BATCH]
         rows = _call(
             lambda client, batch=batch: client.query(
-                collection, filter=_scoped(tenant_id, f"chunk_id in {batch}"), output_fields=["chunk_id"]
-            )
+                collection,
+                filter=_scoped(tenant_id, f"chunk_id in {batch}"),
+                output_fields=["chunk_id"],
+                timeout=SEARCH_TIMEOUT,
+            ),
+            collection=collection,
         )
         found.update(int(row["chunk_id"]) for row in rows)
     return found

@@ -1,6 +1,7 @@
 """One ASGI application for HTTP and WebSocket, served by daphne."""
 
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -11,7 +12,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from knowledge.warmup import warm_up  # noqa: E402
 from platform_project.routing import websocket_urlpatterns  # noqa: E402
+
+# Load the embedding model and the index in the background, so the first search is not slow.
+threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

@@ -1,14 +1,30 @@
 """Run Milvus Lite in server mode, in the foreground, so that web and workers share one index.
 
 Milvus Lite lets one process open a data file; this command is that process. Every other
-process connects over gRPC to MILVUS_URI.
+process connects over gRPC to MILVUS_URI. It starts the `milvus` binary that the pinned
+milvus-lite package ships (as `milvus_lite.server.Server` does), but holds the file lock itself
+and ties the binary's life to its own: the binary stops when this command stops, even when
+this command is killed, so no orphan keeps serving an index nobody supervises.
 """
 
+import ctypes
+import fcntl
+import os
 import signal
 import subprocess
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -19,37 +35,42 @@ class Command(BaseCommand):
         parser.add_argument("--data", default=str(settings.MILVUS_LITE_DATA))
 
     def handle(self, *args, port: int, data: str, **options):
-        import warnings
+        import milvus_lite
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # milvus_lite still imports pkg_resources
-            from milvus_lite.server import Server
-
-        from pathlib import Path
-
-        data_path = Path(data)
+        binary_dir = Path(milvus_lite.__file__).parent / "lib"
+        data_path = Path(data).absolute()
         data_path.parent.mkdir(parents=True, exist_ok=True)
-        # The server API is internal to milvus-lite, hence the pinned version.
-        server = Server(str(data_path), f"127.0.0.1:{port}")
-        if not server.init() or not server.start():
-            raise CommandError(
-                f"Milvus Lite could not start on port {port} with {data_path}: is another "
-                "process already serving that file or port?"
-            )
-        self.stdout.write(f"Milvus Lite serving {data_path} on 127.0.0.1:{port}")
+        lock = open(data_path.parent / f".{data_path.name}.server-lock", "a")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise CommandError(f"Another Milvus Lite server already serves {data_path}.") from error
 
-        process = server._p
+        environment = {
+            **os.environ,
+            "LD_LIBRARY_PATH": f"{binary_dir}:{os.environ.get('LD_LIBRARY_PATH', '')}",
+        }
+        process = subprocess.Popen(  # noqa: S603 - the package's own binary, fixed arguments
+            [str(binary_dir / "milvus"), str(data_path), f"127.0.0.1:{port}", "ERROR"],
+            cwd=data_path.parent,
+            env=environment,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
+        )
+        self.stdout.write(f"Milvus Lite serving {data_path} on 127.0.0.1:{port}")
+        sys.stdout.flush()
+
+        stopping = []
 
         def stop(signum, frame):
-            # Milvus flushes and exits on SIGTERM; the wait below then returns.
+            # Milvus Lite exits at once on SIGTERM, and the wait below then returns. (Waiting
+            # here instead would deadlock on the wait already in progress.)
+            stopping.append(signum)
             process.terminate()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         exit_code = process.wait()
-        try:
-            server.stop()  # releases the lock file
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if exit_code not in (0, -signal.SIGTERM):
-            raise CommandError(f"Milvus Lite exited with status {exit_code}")
+        if stopping:
+            return
+        if exit_code:
+            raise CommandError(f"Milvus Lite exited with status {exit_code} (is port {port} free?)")

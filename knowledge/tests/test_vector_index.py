@@ -1,0 +1,146 @@
+"""The index layer against a Milvus Lite server of its own, which the tests stop and restart."""
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+from django.test import override_settings
+
+from conftest import ROOT, _free_port
+from knowledge import vector_index
+from platform_project.tests.test_access_matrix import assert_error
+
+
+class MilvusServer:
+    def __init__(self, data):
+        self.port = _free_port()
+        self.data = data
+        self.process = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "milvus_server",
+                "--port",
+                str(self.port),
+                "--data",
+                str(self.data),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("Milvus Lite did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def own_milvus(tmp_path):
+    server = MilvusServer(tmp_path / "own.db")
+    server.start()
+    with override_settings(MILVUS_URI=server.uri):
+        yield server
+        vector_index._forget_client()
+    if server.process.poll() is None:
+        server.stop()
+
+
+def unit(*values) -> np.ndarray:
+    vector = np.array(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_searches_survive_a_restart_of_the_index(own_milvus):
+    tenant = uuid.uuid4()
+    vector_index.ensure_collection(name="restart_test", dimension=3)
+    vector_index.replace_document(
+        collection="restart_test",
+        tenant_id=tenant,
+        document_id=7,
+        chunks=[vector_index.IndexedChunk(chunk_id=70, document_id=7, dense=unit(1, 0, 0), sparse={11: 1.5})],
+    )
+    own_milvus.stop()
+    with pytest.raises(vector_index.VectorIndexUnavailable):
+        vector_index.search_dense(collection="restart_test", tenant_id=tenant, vector=unit(1, 0, 0), limit=3)
+    own_milvus.start()
+    hits = vector_index.search_dense(
+        collection="restart_test", tenant_id=tenant, vector=unit(1, 0, 0), limit=3
+    )
+    assert [hit.chunk_id for hit in hits] == [70]
+    assert [
+        hit.chunk_id
+        for hit in vector_index.search_sparse(
+            collection="restart_test", tenant_id=tenant, weights={11: 1.0}, limit=3
+        )
+    ] == [70]
+
+
+def test_every_operation_is_scoped_to_its_tenant(own_milvus):
+    tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+    vector_index.ensure_collection(name="scope_test", dimension=3)
+    same = dict(dense=unit(0, 1, 0), sparse={5: 1.0})
+    vector_index.replace_document(
+        collection="scope_test",
+        tenant_id=tenant_a,
+        document_id=1,
+        chunks=[vector_index.IndexedChunk(chunk_id=1, document_id=1, **same)],
+    )
+    vector_index.replace_document(
+        collection="scope_test",
+        tenant_id=tenant_b,
+        document_id=1,
+        chunks=[vector_index.IndexedChunk(chunk_id=2, document_id=1, **same)],
+    )
+    assert [
+        hit.chunk_id
+        for hit in vector_index.search_dense(
+            collection="scope_test", tenant_id=tenant_b, vector=unit(0, 1, 0), limit=5
+        )
+    ] == [2]
+    assert [
+        hit.chunk_id
+        for hit in vector_index.search_sparse(
+            collection="scope_test", tenant_id=tenant_b, weights={5: 1.0}, limit=5
+        )
+    ] == [2]
+    # Deleting "document 1" of tenant B leaves tenant A's document 1 alone.
+    vector_index.delete_document(collection="scope_test", tenant_id=tenant_b, document_id=1)
+    assert vector_index.count(collection="scope_test", tenant_id=tenant_a) == 1
+    assert vector_index.count(collection="scope_test", tenant_id=tenant_b) == 0
+    assert (
+        vector_index.existing_chunk_ids(collection="scope_test", tenant_id=tenant_b, chunk_ids=[1, 2])
+        == set()
+    )
+
+
+def test_a_tenant_filter_cannot_be_injected(own_milvus):
+    with pytest.raises(ValueError):
+        vector_index.count(collection="scope_test", tenant_id='x" or tenant_id != "y')
+
+
+@pytest.mark.django_db
+def test_search_answers_503_when_the_index_is_down(tenant_a, own_milvus):
+    own_milvus.stop()
+    vector_index._forget_client()
+    response = tenant_a.client("agent").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/knowledge/search", {"query": "退貨"}, format="json"
+    )
+    assert_error(response, 503, "vector_index_unavailable")
