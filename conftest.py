@@ -115,32 +115,57 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class MilvusServer:
+    """A Milvus Lite server started the way `make run` starts it, on a free port."""
+
+    def __init__(self, data: Path):
+        self.port = _free_port()
+        self.data = data
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "milvus_server",
+                "--port",
+                str(self.port),
+                "--data",
+                str(self.data),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.process.poll() is not None:
+                require_service("milvus", f"Milvus Lite exited with status {self.process.returncode}")
+            time.sleep(0.1)
+        self.process.kill()
+        require_service("milvus", "Milvus Lite did not open its port within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory):
-    """A Milvus Lite server for the test session, started the way `make run` starts it."""
-    port = _free_port()
-    data = tmp_path_factory.mktemp("milvus") / "test.db"
-    process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-        [sys.executable, str(ROOT / "manage.py"), "milvus_server", "--port", str(port), "--data", str(data)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if process.poll() is not None:
-            require_service("milvus", f"Milvus Lite exited with status {process.returncode}")
-        time.sleep(0.2)
-    else:
-        process.kill()
-        require_service("milvus", "Milvus Lite did not open its port within 30 s")
-    uri = f"http://127.0.0.1:{port}"
-    with override_settings(MILVUS_URI=uri):
-        yield uri
-    process.terminate()
-    process.wait(timeout=10)
+    """The suite's Milvus Lite server, shared by every test (tenants keep tests apart)."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "test.db")
+    server.start()
+    with override_settings(MILVUS_URI=server.uri):
+        yield server.uri
+    server.stop()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,55 +1,14 @@
 """The index layer against a Milvus Lite server of its own, which the tests stop and restart."""
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import numpy as np
 import pytest
 from django.test import override_settings
 
-from conftest import ROOT, _free_port
+from conftest import MilvusServer
 from knowledge import vector_index
 from platform_project.tests.test_access_matrix import assert_error
-
-
-class MilvusServer:
-    def __init__(self, data):
-        self.port = _free_port()
-        self.data = data
-        self.process = None
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "milvus_server",
-                "--port",
-                str(self.port),
-                "--data",
-                str(self.data),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("Milvus Lite did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -59,8 +18,7 @@ def own_milvus(tmp_path):
     with override_settings(MILVUS_URI=server.uri):
         yield server
         vector_index._forget_client()
-    if server.process.poll() is None:
-        server.stop()
+    server.stop()
 
 
 def unit(*values) -> np.ndarray:
