@@ -160,16 +160,27 @@ def configurations():
 
     default = RetrievalSettings()
     variants = {"hybrid (default)": default}
-    for dense_weight in (0.3, 0.5, 0.7):
+    for dense_weight in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        # The same weights whatever the query's language, to measure each language's best.
         variants[f"weighted {dense_weight:.1f}/{1 - dense_weight:.1f}"] = RetrievalSettings(
-            fusion="weighted", dense_weight=dense_weight, keyword_weight=1 - dense_weight
+            fusion="weighted",
+            dense_weight=dense_weight,
+            keyword_weight=1 - dense_weight,
+            chinese_dense_weight=dense_weight,
+            chinese_keyword_weight=1 - dense_weight,
         )
-    variants["rrf k=60"] = RetrievalSettings(fusion="rrf", dense_weight=1.0, keyword_weight=1.0)
+    variants["rrf k=60"] = RetrievalSettings(
+        fusion="rrf",
+        dense_weight=1.0,
+        keyword_weight=1.0,
+        chinese_dense_weight=1.0,
+        chinese_keyword_weight=1.0,
+    )
     return variants
 
 
 def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
-    from knowledge.retrieval import fuse
+    from knowledge.retrieval import for_query, fuse
 
     variants = configurations()
     hits = defaultdict(lambda: [0, 0, 0])
@@ -177,7 +188,7 @@ def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
         dense, keyword, texts = candidate_lists(tenant, question, 50)
         rankings = {"vector": ranked(dense), "keyword": ranked(keyword)}
         for name, config in variants.items():
-            rankings[name] = ranked(fuse(dense, keyword, config))
+            rankings[name] = ranked(fuse(dense, keyword, for_query(config, question)))
         for name, order in rankings.items():
             for slot, k in enumerate((1, 5, 10)):
                 if any(answer in texts[chunk_id][0] for chunk_id in order[:k]):
@@ -195,7 +206,7 @@ def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
 
 
 def evaluate_cranfield(tenant, queries, judgments, mapping) -> dict[str, dict[str, float]]:
-    from knowledge.retrieval import fuse
+    from knowledge.retrieval import for_query, fuse
 
     variants = configurations()
     totals = defaultdict(lambda: {"ndcg": 0.0, "recall": 0.0, "recall_n": 0})
@@ -204,7 +215,7 @@ def evaluate_cranfield(tenant, queries, judgments, mapping) -> dict[str, dict[st
         dense, keyword, texts = candidate_lists(tenant, query, 300)
         rankings = {"vector": ranked(dense), "keyword": ranked(keyword)}
         for name, config in variants.items():
-            rankings[name] = ranked(fuse(dense, keyword, config))
+            rankings[name] = ranked(fuse(dense, keyword, for_query(config, query)))
         for name, order in rankings.items():
             documents: list[str] = []
             for chunk_id in order:

@@ -5,9 +5,10 @@ The fusion defaults were chosen by measurement on the two eval collections (docs
 hits are loaded from the database through the tenant's scope once more.
 """
 
+import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from knowledge import selectors, vector_index
 from knowledge.embedding import get_embedder
@@ -23,8 +24,12 @@ class RetrievalSettings:
     mode: str = "hybrid"
     top_k: int = 5
     fusion: str = "weighted"
+    # Weights for queries in other languages than Chinese...
     dense_weight: float = 0.5
     keyword_weight: float = 0.5
+    # ...and for queries mostly in Chinese characters, where keywords carry more (docs/retrieval.md).
+    chinese_dense_weight: float = 0.3
+    chinese_keyword_weight: float = 0.7
     rrf_k: int = 60
     # Results scoring below this are dropped (in the mode's own score scale); None keeps all.
     score_threshold: float | None = None
@@ -72,6 +77,26 @@ def _min_max(scores: dict[int, float]) -> dict[int, float]:
     if high - low < 1e-12:
         return dict.fromkeys(scores, 1.0)
     return {key: (value - low) / (high - low) for key, value in scores.items()}
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[^\W\d_\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def is_chinese(text: str) -> bool:
+    """Whether a text is mostly Chinese, counting two Han characters as one word against the
+    words of other scripts ("iPhone 保固多久" is Chinese)."""
+    han = len(_HAN.findall(text))
+    return han > 0 and han / 2 >= len(_WORD.findall(text))
+
+
+def for_query(config: RetrievalSettings, query: str) -> RetrievalSettings:
+    """The settings with the fusion weights for this query's language."""
+    if is_chinese(query):
+        return replace(
+            config, dense_weight=config.chinese_dense_weight, keyword_weight=config.chinese_keyword_weight
+        )
+    return config
 
 
 def fuse(dense: dict[int, float], keyword: dict[int, float], config: RetrievalSettings) -> dict[int, float]:
@@ -129,7 +154,7 @@ def search(
         )
         keyword = {hit.chunk_id: hit.score for hit in hits}
 
-    scores = fuse(dense, keyword, config) if mode == "hybrid" else (dense or keyword)
+    scores = fuse(dense, keyword, for_query(config, query)) if mode == "hybrid" else (dense or keyword)
     ranked = sorted(scores, key=scores.get, reverse=True)
     if config.score_threshold is not None:
         ranked = [chunk_id for chunk_id in ranked if scores[chunk_id] >= config.score_threshold]
