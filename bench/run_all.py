@@ -1,6 +1,6 @@
 """Run the knowledge benchmarks one after another and print their figures.
 
-    .venv/bin/python bench/run_all.py           # full size: about half an hour on 2 cores
+    .venv/bin/python bench/run_all.py           # full size: 20 to 30 minutes on 2 cores
     .venv/bin/python bench/run_all.py --quick   # small sizes, a few minutes
 
 One at a time, each in its own process: they would otherwise compete for the same cores. Run them
