@@ -11,11 +11,16 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import grpc
 import numpy as np
 from django.conf import settings
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from tenants.errors import ServiceUnavailable
+
+# pymilvus raises its own exceptions, but lets some gRPC failures (a deadline exceeded
+# while a restarted server loads its index) through as they are.
+_INDEX_ERRORS = (MilvusException, grpc.RpcError, ConnectionError, TimeoutError)
 
 _clients: dict[str, MilvusClient] = {}
 _ready_collections: set[tuple[str, str]] = set()
@@ -77,7 +82,7 @@ def _shared_client() -> MilvusClient:
         if client is None:
             try:
                 client = milvus_client(timeout=SEARCH_TIMEOUT)
-            except MilvusException as error:
+            except _INDEX_ERRORS as error:
                 raise VectorIndexUnavailable() from error
             _clients[uri] = client
         return client
@@ -113,14 +118,14 @@ def _call(operation, *, collection: str | None = None):
     for attempt in (1, 2):
         try:
             return operation(_shared_client())
-        except (MilvusException, ConnectionError, TimeoutError) as error:
+        except _INDEX_ERRORS as error:
             _forget_client()
             if attempt == 2:
                 raise VectorIndexUnavailable() from error
             if collection is not None:
                 try:
                     _shared_client().load_collection(collection, timeout=WRITE_TIMEOUT)
-                except (MilvusException, ConnectionError, TimeoutError) as load_error:
+                except _INDEX_ERRORS as load_error:
                     _forget_client()
                     raise VectorIndexUnavailable() from load_error
     raise AssertionError("unreachable")
