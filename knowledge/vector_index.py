@@ -221,40 +221,38 @@ def _hits(results) -> list[VectorHit]:
     return hits
 
 
-def search_dense(*, collection: str, tenant_id, vector: np.ndarray, limit: int) -> list[VectorHit]:
+def _search(*, collection: str, tenant_id, field: str, query, metric: str, limit: int) -> list[VectorHit]:
+    """The one search of the index, always within the tenant."""
     results = _call(
         lambda client: client.search(
             collection,
-            data=[vector.astype(np.float32).tolist()],
-            anns_field="dense",
+            data=[query],
+            anns_field=field,
             limit=limit,
             filter=_scoped(tenant_id),
             output_fields=["document_id"],
-            search_params={"metric_type": "COSINE"},
+            search_params={"metric_type": metric},
             timeout=SEARCH_TIMEOUT,
         ),
         collection=collection,
     )
     return _hits(results)
+
+
+def search_dense(*, collection: str, tenant_id, vector: np.ndarray, limit: int) -> list[VectorHit]:
+    query = vector.astype(np.float32).tolist()
+    return _search(
+        collection=collection, tenant_id=tenant_id, field="dense", query=query, metric="COSINE", limit=limit
+    )
 
 
 def search_sparse(*, collection: str, tenant_id, weights: Mapping[int, float], limit: int) -> list[VectorHit]:
     if not weights:
         return []
-    results = _call(
-        lambda client: client.search(
-            collection,
-            data=[{int(term): float(weight) for term, weight in weights.items()}],
-            anns_field="sparse",
-            limit=limit,
-            filter=_scoped(tenant_id),
-            output_fields=["document_id"],
-            search_params={"metric_type": "IP"},
-            timeout=SEARCH_TIMEOUT,
-        ),
-        collection=collection,
+    query = {int(term): float(weight) for term, weight in weights.items()}
+    return _search(
+        collection=collection, tenant_id=tenant_id, field="sparse", query=query, metric="IP", limit=limit
     )
-    return _hits(results)
 
 
 def existing_chunk_ids(*, collection: str, tenant_id, chunk_ids: Iterable[int]) -> set[int]:
