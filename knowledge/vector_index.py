@@ -24,6 +24,15 @@ _INDEX_ERRORS = (MilvusException, grpc.RpcError, ConnectionError, TimeoutError)
 
 _clients: dict[str, MilvusClient] = {}
 _ready_collections: set[tuple[str, str]] = set()
+# First searches of a new collection arrive together (the warm-up and the first requests): one
+# creates it, the others wait, so that none loads it before its indexes exist.
+_collection_lock = threading.Lock()
+_INDEXES = {
+    "tenant_id": {"index_type": "INVERTED"},
+    "document_id": {"index_type": "INVERTED"},
+    "dense": {"index_type": "AUTOINDEX", "metric_type": "COSINE"},
+    "sparse": {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP"},
+}
 _lock = threading.Lock()
 
 # Milvus refuses an `in [...]` list or a delete larger than this in one expression.
@@ -145,16 +154,23 @@ def ensure_collection(*, name: str, dimension: int) -> None:
             schema.add_field("document_id", DataType.INT64)
             schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dimension)
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            client.create_collection(name, schema=schema, timeout=WRITE_TIMEOUT)
+        # Another process may have created the collection and not yet its indexes: add what is
+        # missing before loading, since a collection loaded without an index cannot be searched.
+        missing = [field for field in _INDEXES if not client.list_indexes(name, field_name=field)]
+        if missing:
             indexes = client.prepare_index_params()
-            indexes.add_index(field_name="tenant_id", index_type="INVERTED")
-            indexes.add_index(field_name="document_id", index_type="INVERTED")
-            indexes.add_index(field_name="dense", index_type="AUTOINDEX", metric_type="COSINE")
-            indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-            client.create_collection(name, schema=schema, index_params=indexes, timeout=WRITE_TIMEOUT)
+            for field in missing:
+                indexes.add_index(field_name=field, **_INDEXES[field])
+            client.release_collection(name, timeout=WRITE_TIMEOUT)
+            client.create_index(name, indexes, timeout=WRITE_TIMEOUT)
         client.load_collection(name, timeout=WRITE_TIMEOUT)
 
-    _call(create)
-    _ready_collections.add(key)
+    with _collection_lock:
+        if key in _ready_collections:
+            return
+        _call(create)
+        _ready_collections.add(key)
 
 
 def replace_document(*, collection: str, tenant_id, document_id: int, chunks: Sequence[IndexedChunk]) -> None:

@@ -102,3 +102,45 @@ def test_search_answers_503_when_the_index_is_down(tenant_a, own_milvus):
         f"/v1/tenants/{tenant_a.tenant.pk}/knowledge/search", {"query": "退貨"}, format="json"
     )
     assert_error(response, 503, "vector_index_unavailable")
+
+
+def test_a_collection_created_elsewhere_without_indexes_is_completed_and_searchable(own_milvus):
+    """Another process may create the collection and be killed before its indexes exist; and the
+    first searches arrive together: none may load the collection without its indexes."""
+    import threading
+
+    from pymilvus import DataType, MilvusClient
+
+    raw = MilvusClient(uri=own_milvus.uri)
+    schema = raw.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("chunk_id", DataType.INT64, is_primary=True)
+    schema.add_field("tenant_id", DataType.VARCHAR, max_length=36)
+    schema.add_field("document_id", DataType.INT64)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=3)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    raw.create_collection("half_made", schema=schema)
+    tenant = uuid.uuid4()
+    errors = []
+
+    def first_search():
+        try:
+            vector_index.ensure_collection(name="half_made", dimension=3)
+            vector_index.search_dense(collection="half_made", tenant_id=tenant, vector=unit(1, 0, 0), limit=3)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_search) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    vector_index.replace_document(
+        collection="half_made",
+        tenant_id=tenant,
+        document_id=1,
+        chunks=[vector_index.IndexedChunk(chunk_id=10, document_id=1, dense=unit(1, 0, 0), sparse={3: 1.0})],
+    )
+    hits = vector_index.search_dense(collection="half_made", tenant_id=tenant, vector=unit(1, 0, 0), limit=3)
+    assert [hit.chunk_id for hit in hits] == [10]
