@@ -568,7 +568,7 @@ def run(arguments, rng: random.Random, servers: list, workdir: str) -> None:
     queries = [
         (language, query, rng.choice(tenants)) for language, query in questions(arguments.queries, rng)
     ]
-    weights = {(query, tenant.pk): retrieval._keyword_query(tenant, query) for _, query, tenant in queries}
+    weights = {(query, tenant.pk): retrieval._keyword_query(tenant, query)[0] for _, query, tenant in queries}
     api = Api(agents)
 
     # The first search of each mode after the bulk load (Milvus builds its indexes lazily).

@@ -107,8 +107,12 @@ def term_id(term: str) -> int:
     return int.from_bytes(digest, "big") % _TERM_ID_MODULUS
 
 
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
 def document_weights(
-    terms: list[str], *, avg_length: float, k1: float = 1.2, b: float = 0.75
+    terms: list[str], *, avg_length: float, k1: float = BM25_K1, b: float = BM25_B
 ) -> dict[int, float]:
     """BM25's saturated term frequency of each term of a chunk, by term id:
     tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg_length)), where length is len(terms).

@@ -5,6 +5,7 @@ The fusion defaults were chosen by measurement on the two eval collections (docs
 hits are loaded from the database through the tenant's scope once more.
 """
 
+import math
 import re
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from knowledge import selectors, vector_index
 from knowledge.embedding import get_embedder
-from knowledge.keywords import query_weights, term_id, tokenize
+from knowledge.keywords import BM25_K1, query_weights, term_id, tokenize
 from tenants.models import Tenant
 
 MODES = ("vector", "keyword", "hybrid")
@@ -60,14 +61,21 @@ class SearchResult:
         return asdict(self)
 
 
-def _keyword_query(tenant: Tenant, query: str) -> dict[int, float]:
+def _keyword_query(tenant: Tenant, query: str) -> tuple[dict[int, float], float]:
+    """The query's BM25 weights, and the highest score a chunk could reach with them: every
+    query term at full saturation (k1 + 1), terms that no chunk contains at their highest IDF.
+    A hit's score over that ceiling is its keyword coverage, in 0..1 whatever the corpus."""
     terms = tokenize(query)
     if not terms:
-        return {}
+        return {}, 0.0
     ids = [term_id(term) for term in terms]
     corpus = selectors.keyword_corpus(tenant=tenant)
     frequencies = selectors.term_frequencies(tenant=tenant, term_ids=set(ids))
-    return query_weights(terms, document_frequency=frequencies, document_count=corpus.chunk_count)
+    weights = query_weights(terms, document_frequency=frequencies, document_count=corpus.chunk_count)
+    unseen_idf = math.log(1 + (corpus.chunk_count + 0.5) / 0.5)
+    counts = Counter(ids)
+    ceiling = sum(weights.get(identifier, unseen_idf * count) for identifier, count in counts.items())
+    return weights, ceiling * (BM25_K1 + 1)
 
 
 def _min_max(scores: dict[int, float]) -> dict[int, float]:
@@ -140,6 +148,7 @@ def search(
 
     dense: dict[int, float] = {}
     keyword: dict[int, float] = {}
+    ceiling = 0.0
     if mode in ("vector", "hybrid"):
         vector = embedder.embed_query(query)
         timings["embed_ms"] = (time.perf_counter() - started) * 1000
@@ -148,7 +157,7 @@ def search(
         )
         dense = {hit.chunk_id: hit.score for hit in hits}
     if mode in ("keyword", "hybrid"):
-        weights = _keyword_query(tenant, query)
+        weights, ceiling = _keyword_query(tenant, query)
         hits = vector_index.search_sparse(
             collection=collection, tenant_id=tenant.pk, weights=weights, limit=limit
         )
@@ -170,7 +179,11 @@ def search(
             page=chunks[chunk_id].page,
             heading=chunks[chunk_id].heading,
             ordinal=chunks[chunk_id].ordinal,
-            scores={"vector": dense.get(chunk_id), "keyword": keyword.get(chunk_id)},
+            scores={
+                "vector": dense.get(chunk_id),
+                "keyword": keyword.get(chunk_id),
+                "keyword_coverage": round(keyword[chunk_id] / ceiling, 4) if chunk_id in keyword else None,
+            },
         )
         for chunk_id in ranked
         if chunk_id in chunks  # a vector whose chunk is gone (a failed rerun) is never shown
