@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class LlmConfig(AppConfig):
     name = "llm"
-    verbose_name = "Llm"
+    verbose_name = "LLM providers"

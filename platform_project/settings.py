@@ -41,6 +41,10 @@ def env_int(name: str, default: int) -> int:
     return _typed(name, env.int, default)
 
 
+def env_float(name: str, default: float) -> float:
+    return _typed(name, env.float, default)
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     return _typed(name, env.list, default)
 
@@ -199,6 +203,17 @@ AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-
 # Largest text kept from one document, against decompression bombs and runaway files.
 MAX_EXTRACTED_CHARACTERS = env_int("MAX_EXTRACTED_CHARACTERS", 5_000_000)
 
+# --- Chat ------------------------------------------------------------------------------------
+# Messages a minute one user may send (the plan's limit applies to the whole tenant besides).
+CHAT_USER_REQUESTS_PER_MINUTE = env_int("CHAT_USER_REQUESTS_PER_MINUTE", 20)
+CHAT_MAX_MESSAGE_CHARACTERS = env_int("CHAT_MAX_MESSAGE_CHARACTERS", 4000)
+# Earlier messages read for the prompt's history window (then trimmed to the token budget).
+CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
+# A retrieved passage grounds an answer when it covers this share of the question's keyword
+# weight, or its embedding is this close (cosine); below both, the bot says it has no answer.
+CHAT_MIN_KEYWORD_COVERAGE = env_float("CHAT_MIN_KEYWORD_COVERAGE", 0.3)
+CHAT_MIN_VECTOR_SCORE = env_float("CHAT_MIN_VECTOR_SCORE", 0.86)
+
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -262,6 +277,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "DocumentStatusEnum": "knowledge.models.Document.Status",
+        "ConversationStatusEnum": "conversations.models.Conversation.Status",
+        "MessageStatusEnum": "conversations.models.Message.Status",
+        "MessageRoleEnum": "conversations.models.Message.Role",
+        "MemberRoleEnum": "tenants.roles.Role",
     },
 }
 
@@ -306,3 +325,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# LLM providers
+# Fernet keys for tenants' provider API keys at rest: the first encrypts, all decrypt (rotation).
+# Empty: one key derived from SECRET_KEY (stored API keys then depend on SECRET_KEY never changing).
+LLM_ENCRYPTION_KEYS = env_list("LLM_ENCRYPTION_KEYS", [])
+# Per-attempt connect/read timeout of a provider call, and the client's retries on 429/5xx.
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+if LLM_TIMEOUT_SECONDS < 1 or LLM_MAX_RETRIES < 0:
+    raise ImproperlyConfigured("LLM_TIMEOUT_SECONDS must be at least 1 and LLM_MAX_RETRIES at least 0.")

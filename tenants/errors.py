@@ -61,6 +61,18 @@ class PayloadTooLarge(APIError):
     default_detail = "The request body is too large."
 
 
+class TooManyRequests(APIError):
+    """429 with `Retry-After` (DRF adds the header from `wait`)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "rate_limited"
+    default_detail = "Too many requests. Try again later."
+
+    def __init__(self, message: str | None = None, *, wait: int, code: str | None = None, details=None):
+        self.wait = max(1, int(wait))
+        super().__init__(message, code=code, details={"retry_after_seconds": self.wait, **(details or {})})
+
+
 class ServiceUnavailable(APIError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"

@@ -1,0 +1,142 @@
+"""The tenant's assistant: instructions, history budget, handoff, and the provider chain.
+Thin: validate, call a service or selector, shape. API keys are write-only: no answer carries one."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from llm import selectors, services
+from llm.assistant import MAX_HISTORY_TOKEN_BUDGET, MAX_SYSTEM_PROMPT_CHARACTERS, AssistantSettings
+from llm.providers import KIND_LABELS, KINDS, NEEDS_BASE_URL
+from tenants.roles import Capability
+from tenants.scoping import TenantScopedAPIView, validated_input
+
+TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
+MAX_PROVIDERS = 5
+MAX_OUTPUT_TOKENS = 8192
+KIND_CHOICES = [(kind, KIND_LABELS[kind]) for kind in KINDS]
+
+
+class ProviderInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=KIND_CHOICES)
+    model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The model (Azure: the deployment name). Not needed for `offline`.",
+    )
+    base_url = serializers.URLField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required for `openai_compatible` (its …/v1 URL) and `azure_openai` (the resource endpoint).",
+    )
+    api_version = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", help_text="Azure OpenAI only."
+    )
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, default=0.2)
+    max_tokens = serializers.IntegerField(
+        min_value=1, max_value=MAX_OUTPUT_TOKENS, required=False, default=800
+    )
+    timeout_seconds = serializers.FloatField(min_value=1.0, max_value=300.0, required=False)
+    enabled = serializers.BooleanField(required=False, default=True)
+    api_key = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=True,
+        write_only=True,
+        help_text=(
+            "Write-only. Omit it to keep the key stored for the provider at this position (same kind "
+            'and server); "" removes it.'
+        ),
+    )
+
+    def validate(self, data):
+        errors = {}
+        if data["kind"] != "offline" and not data["model"].strip():
+            errors["model"] = ["This provider needs a model."]
+        if data["kind"] in NEEDS_BASE_URL and not data["base_url"]:
+            errors["base_url"] = ["This provider needs a base URL."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        data["model"] = data["model"].strip()
+        data.setdefault("timeout_seconds", float(settings.LLM_TIMEOUT_SECONDS))
+        return data
+
+
+class AssistantInput(serializers.Serializer):
+    system_prompt = serializers.CharField(
+        max_length=MAX_SYSTEM_PROMPT_CHARACTERS,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        help_text="The tenant's instructions; empty for the platform's default. Grounding rules are always added.",
+    )
+    history_token_budget = serializers.IntegerField(
+        min_value=0, max_value=MAX_HISTORY_TOKEN_BUDGET, required=False, default=1500
+    )
+    handoff_when_no_knowledge = serializers.BooleanField(required=False, default=False)
+    providers = ProviderInput(
+        many=True,
+        min_length=1,
+        max_length=MAX_PROVIDERS,
+        help_text="The chain in order: the first answers, the others take over when it fails.",
+    )
+
+
+class ProviderOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=KIND_CHOICES)
+    model = serializers.CharField()
+    base_url = serializers.CharField()
+    api_version = serializers.CharField()
+    temperature = serializers.FloatField()
+    max_tokens = serializers.IntegerField()
+    timeout_seconds = serializers.FloatField()
+    enabled = serializers.BooleanField()
+    has_api_key = serializers.BooleanField(
+        help_text="Whether a key is stored; the key itself is never shown."
+    )
+
+
+class AssistantOutput(serializers.Serializer):
+    system_prompt = serializers.CharField()
+    history_token_budget = serializers.IntegerField()
+    handoff_when_no_knowledge = serializers.BooleanField()
+    providers = ProviderOutput(
+        many=True,
+        help_text="Empty: none configured, the offline provider (quotes the knowledge base) answers.",
+    )
+
+
+def _answer(assistant: AssistantSettings, configs) -> dict:
+    return AssistantOutput({**assistant.as_dict(), "providers": list(configs)}).data
+
+
+@extend_schema(tags=["assistant"], parameters=[TENANT_PARAMETER])
+class AssistantSettingsView(TenantScopedAPIView):
+    capabilities = {"get": Capability.READ_TENANT, "put": Capability.UPDATE_TENANT}
+
+    @extend_schema(summary="Read the assistant settings and provider chain", responses=AssistantOutput)
+    def get(self, request, tenant_id):
+        return Response(
+            _answer(
+                selectors.assistant_settings(tenant=request.tenant),
+                selectors.provider_config_list(tenant=request.tenant),
+            )
+        )
+
+    @extend_schema(
+        summary="Replace the assistant settings and provider chain",
+        request=AssistantInput,
+        responses=AssistantOutput,
+    )
+    def put(self, request, tenant_id):
+        data = validated_input(AssistantInput, request.data)
+        assistant, configs = services.assistant_update(tenant=request.tenant, data=data)
+        return Response(_answer(assistant, configs))

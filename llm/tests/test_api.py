@@ -1,0 +1,171 @@
+"""GET and PUT /v1/tenants/{tenant_id}/assistant: roles, tenants, validation, write-only keys."""
+
+import json
+
+import pytest
+
+from conftest import client_for
+from llm import selectors
+from llm.models import ProviderConfig
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("llm.tests.urls")]
+
+SECRET = "sk-live-verysecret-0123456789"
+
+
+def url(people) -> str:
+    return f"/v1/tenants/{people.tenant.pk}/assistant"
+
+
+def body(**overrides) -> dict:
+    return {
+        "system_prompt": "You are Acme's assistant.",
+        "history_token_budget": 1200,
+        "handoff_when_no_knowledge": True,
+        "providers": [
+            {"kind": "openai", "model": "gpt-4o-mini", "api_key": SECRET, "temperature": 0.4},
+            {"kind": "offline"},
+        ],
+        **overrides,
+    }
+
+
+def put(client, people, data):
+    return client.put(url(people), data, format="json")
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"} and error["message"]
+    if code:
+        assert error["code"] == code, error
+    return error
+
+
+def test_a_new_tenant_reads_the_defaults(tenant_a):
+    response = tenant_a.client("tenant_admin").get(url(tenant_a))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "system_prompt": "",
+        "history_token_budget": 1500,
+        "handoff_when_no_knowledge": False,
+        "providers": [],
+    }
+
+
+def test_tenant_admin_replaces_the_settings_and_never_sees_the_key(tenant_a):
+    response = put(tenant_a.client("tenant_admin"), tenant_a, body())
+
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert answer["system_prompt"] == "You are Acme's assistant."
+    assert answer["history_token_budget"] == 1200
+    assert answer["handoff_when_no_knowledge"] is True
+    assert answer["providers"][0] == {
+        "kind": "openai",
+        "model": "gpt-4o-mini",
+        "base_url": "",
+        "api_version": "",
+        "temperature": 0.4,
+        "max_tokens": 800,
+        "timeout_seconds": 30.0,
+        "enabled": True,
+        "has_api_key": True,
+    }
+    assert answer["providers"][1]["kind"] == "offline" and answer["providers"][1]["has_api_key"] is False
+    assert SECRET not in response.content.decode()
+    assert "api_key" not in answer["providers"][0]
+
+    read = tenant_a.client("agent").get(url(tenant_a))
+    assert read.status_code == 200
+    assert read.json() == answer
+    assert SECRET not in read.content.decode()
+    assert selectors.provider_chain(tenant=tenant_a.tenant)[0].spec.api_key == SECRET
+
+
+def test_a_put_without_the_key_keeps_it(tenant_a):
+    client = tenant_a.client("tenant_admin")
+    put(client, tenant_a, body())
+    providers = [{"kind": "openai", "model": "gpt-4o"}]
+    response = put(client, tenant_a, body(providers=providers))
+
+    assert response.json()["providers"][0]["has_api_key"] is True
+    cleared = put(client, tenant_a, body(providers=[{**providers[0], "api_key": ""}]))
+    assert cleared.json()["providers"][0]["has_api_key"] is False
+
+
+def test_agent_reads_but_cannot_update(tenant_a):
+    assert tenant_a.client("agent").get(url(tenant_a)).status_code == 200
+    assert_error(put(tenant_a.client("agent"), tenant_a, body()), 403, "permission_denied")
+    assert not ProviderConfig.objects.for_tenant(tenant_a.tenant).exists()
+
+
+def test_end_user_can_neither_read_nor_update(tenant_a):
+    assert_error(tenant_a.client("end_user").get(url(tenant_a)), 403, "permission_denied")
+    assert_error(put(tenant_a.client("end_user"), tenant_a, body()), 403, "permission_denied")
+
+
+@pytest.mark.parametrize("role", ["tenant_admin", "agent", "end_user"])
+def test_it_hides_tenant_a_from_every_user_of_tenant_b(tenant_a, tenant_b, role):
+    client = tenant_b.client(role)
+    assert_error(client.get(url(tenant_a)), 404, "not_found")
+    assert_error(put(client, tenant_a, body()), 404, "not_found")
+    assert not ProviderConfig.objects.for_tenant(tenant_a.tenant).exists()
+
+
+def test_it_requires_authentication(tenant_a, anonymous):
+    assert_error(anonymous.get(url(tenant_a)), 401)
+    assert_error(put(anonymous, tenant_a, body()), 401)
+
+
+def test_platform_admin_updates_any_tenant(tenant_a, platform_admin):
+    response = put(client_for(platform_admin), tenant_a, body())
+    assert response.status_code == 200, response.content
+    assert ProviderConfig.objects.for_tenant(tenant_a.tenant).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"providers": []}, "providers"),
+        ({"providers": [{"kind": "offline"}] * 6}, "providers"),
+        ({"providers": [{"kind": "palm", "model": "x"}]}, "kind"),
+        ({"providers": [{"kind": "openai"}]}, "model"),
+        ({"providers": [{"kind": "anthropic", "model": "  "}]}, "model"),
+        ({"providers": [{"kind": "openai_compatible", "model": "llama"}]}, "base_url"),
+        ({"providers": [{"kind": "azure_openai", "model": "deployment"}]}, "base_url"),
+        ({"providers": [{"kind": "openai_compatible", "model": "m", "base_url": "not a url"}]}, "base_url"),
+        ({"providers": [{"kind": "openai", "model": "m", "temperature": 2.5}]}, "temperature"),
+        ({"providers": [{"kind": "openai", "model": "m", "max_tokens": 0}]}, "max_tokens"),
+        ({"providers": [{"kind": "openai", "model": "m", "max_tokens": 8193}]}, "max_tokens"),
+        ({"history_token_budget": 32001}, "history_token_budget"),
+        ({"history_token_budget": -1}, "history_token_budget"),
+        ({"system_prompt": "x" * 8001}, "system_prompt"),
+    ],
+)
+def test_invalid_settings_are_refused(tenant_a, change, field):
+    error = assert_error(
+        put(tenant_a.client("tenant_admin"), tenant_a, body(**change)), 400, "validation_error"
+    )
+
+    assert field in json.dumps(error["details"])
+    assert not ProviderConfig.objects.for_tenant(tenant_a.tenant).exists()
+
+
+def test_a_new_base_url_needs_the_key_again(tenant_a):
+    client = tenant_a.client("tenant_admin")
+    provider = {"kind": "openai_compatible", "model": "llama", "base_url": "https://llm.example.com/v1"}
+    put(client, tenant_a, body(providers=[{**provider, "api_key": SECRET}]))
+
+    moved = {**provider, "base_url": "https://elsewhere.example/v1"}
+    error = assert_error(put(client, tenant_a, body(providers=[moved])), 400, "validation_error")
+    assert "api_key" in error["details"]["providers"]["0"]
+    assert put(client, tenant_a, body(providers=[{**moved, "api_key": "new-key"}])).status_code == 200
+
+
+def test_the_key_appears_in_no_response_even_on_errors(tenant_a):
+    client = tenant_a.client("tenant_admin")
+    invalid = body(providers=[{"kind": "openai", "model": "", "api_key": SECRET}])
+    assert SECRET not in put(client, tenant_a, invalid).content.decode()

@@ -1,0 +1,548 @@
+"""A local HTTP server speaking the OpenAI, Azure OpenAI and Anthropic chat wire formats, for
+tests (and benchmarks) of the real client libraries.
+
+    with llm_wire_server() as server:
+        client = openai.AsyncOpenAI(api_key=server.api_key, base_url=server.base_url)
+        anthropic.AsyncAnthropic(api_key=server.api_key, base_url=server.root_url)
+        openai.AsyncAzureOpenAI(api_key=server.api_key, azure_endpoint=server.root_url, api_version="2024-10-21")
+
+Routes: OpenAI `POST /v1/chat/completions` (`Authorization: Bearer KEY`), Azure
+`POST /openai/deployments/{deployment}/chat/completions?api-version=…` (`api-key: KEY`), Anthropic
+`POST /v1/messages` (`x-api-key: KEY` or, as anthropic 2.x sends it, `Authorization: Bearer KEY`;
+and `anthropic-version`). Each answers JSON, or server-sent
+events when the body asks for `stream: true` (OpenAI: `data: {chunk}` lines, a usage chunk when
+`stream_options.include_usage`, then `data: [DONE]`; Anthropic: message_start … message_stop).
+A wrong key gets 401 in the provider's own error format; `api_key=None` accepts any key (an
+open OpenAI-compatible server).
+
+The model (Azure: the deployment) chooses the behaviour, so that one server serves every test:
+
+- any other name: a deterministic answer, `Answer from MODEL [1]: ` and the first 40 characters
+  of the last user message, one word per delta;
+- `no-usage`: the same answer, but the stream carries no usage;
+- `fail-500`: HTTP 500, every time;
+- `flaky-429`: HTTP 429 (`retry-after: 0`, `retry-after-ms: 10`) the first time per route and
+  server, then the normal answer;
+- `hang`: sends nothing until the server stops or `hang_seconds` pass, then the normal answer;
+- `garbage`: 200 with a body that is not JSON (non-stream) or SSE whose data is not JSON;
+- `cut-stream`: a few deltas, then the connection drops without the end of the stream;
+- `paced-N-MS` (`paced-200-5`): N one-word deltas, MS milliseconds apart (for benchmarks, and
+  to show that a client closing early stops the generation).
+
+Counters: `requests` (every request: route, model, headers, JSON body), `active_streams` (streams
+being written now), `streams_started`, `streams_completed`, and `closed_early` (streams the client
+closed before their end: seen as a failed write or a closed socket between deltas).
+`wait_for(lambda: server.closed_early == 1)` polls for a condition the server reaches in its
+own threads. Streams run in daemon threads (`ThreadingHTTPServer`), hundreds at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+_PACED = re.compile(r"^paced-(\d+)-(\d+)$")
+_DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+_CREATED = 1_700_000_000
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: dict | None
+    route: str  # openai, azure, anthropic, or unknown
+    model: str
+
+
+class ClientGone(Exception):
+    """The client closed the connection while a stream was being written."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Benchmarks open hundreds of connections at once; the default backlog of 5 would drop some.
+    request_queue_size = 1024
+
+
+class LLMWireServer:
+    def __init__(
+        self, *, api_key: str | None = "test-key", hang_seconds: float = 30.0, port: int = 0
+    ) -> None:
+        self.api_key = api_key
+        self.hang_seconds = hang_seconds
+        self.requests: list[RecordedRequest] = []
+        self.active_streams = 0
+        self.streams_started = 0
+        self.streams_completed = 0
+        self.closed_early = 0
+        self.last_usage: dict[str, int] | None = None
+        self._flaky_seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._server = _Server(("127.0.0.1", port), _make_handler(self))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="llm-wire-server",
+            daemon=True,
+        )
+
+    # --- addresses ---
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def root_url(self) -> str:
+        """For Anthropic's `base_url` and Azure's `azure_endpoint`."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """For OpenAI-style clients' `base_url`."""
+        return f"{self.root_url}/v1"
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.01)
+        return condition()
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.model == model]
+
+    # --- bookkeeping (handler threads) ---
+
+    def _count(self, name: str, change: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + change)
+
+    def _first_flaky(self, route: str, model: str) -> bool:
+        with self._lock:
+            if (route, model) in self._flaky_seen:
+                return False
+            self._flaky_seen.add((route, model))
+            return True
+
+
+def _last_user_text(messages: object) -> str:
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+def _all_text(body: dict) -> str:
+    texts = []
+    system = body.get("system")
+    if isinstance(system, str):
+        texts.append(system)
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(part.get("text", "") for part in content if isinstance(part, dict))
+    return "".join(texts)
+
+
+def _answer_words(model: str, body: dict) -> list[str]:
+    paced = _PACED.match(model)
+    if paced:
+        return [f"w{index} " for index in range(int(paced.group(1)))]
+    text = f"Answer from {model} [1]: {_last_user_text(body.get('messages'))[:40]}"
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _openai_error(status: int, message: str, kind: str, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _anthropic_error(kind: str, message: str) -> dict:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+        # --- plumbing ---
+
+        def do_GET(self) -> None:  # noqa: N802 (the http.server naming)
+            self._send_json(404, _openai_error(404, "not found", "invalid_request_error"))
+
+        def do_POST(self) -> None:  # noqa: N802
+            try:
+                self._post()
+            except (*_DISCONNECTED, ClientGone):
+                self.close_connection = True
+
+        def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+            self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def _send_raw(
+            self, status: int, content: bytes, content_type: str, headers: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(content)
+
+        def _client_gone(self) -> bool:
+            """Whether the client closed its end (readable with nothing to read)."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):
+                return True
+
+        def _start_events(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+        def _chunk(self, text: str) -> None:
+            if self._client_gone():
+                raise ClientGone()
+            data = text.encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        def _end_events(self) -> None:
+            self.wfile.write(b"0\r\n\r\n")
+
+        def _drop(self) -> None:
+            """Close the connection mid-body, as a crashed upstream would."""
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        def _stream(self, events: Iterator[str]) -> None:
+            server._count("streams_started")
+            server._count("active_streams")
+            finished = False
+            try:
+                self._start_events()
+                for event in events:
+                    self._chunk(event)
+                self._end_events()
+                finished = True
+            except (*_DISCONNECTED, ClientGone):
+                server._count("closed_early")
+                self.close_connection = True
+            finally:
+                server._count("active_streams", -1)
+                if finished:
+                    server._count("streams_completed")
+
+        # --- routing ---
+
+        def _post(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            parts = url.path.strip("/").split("/")
+            if parts == ["v1", "chat", "completions"]:
+                route, model = "openai", str((body or {}).get("model") or "")
+            elif (
+                len(parts) == 5
+                and parts[:2] == ["openai", "deployments"]
+                and parts[3:] == ["chat", "completions"]
+            ):
+                route, model = "azure", parts[2]
+            elif parts == ["v1", "messages"]:
+                route, model = "anthropic", str((body or {}).get("model") or "")
+            else:
+                route, model = "unknown", ""
+            with server._lock:
+                server.requests.append(RecordedRequest("POST", url.path, query, headers, body, route, model))
+
+            if route == "unknown":
+                self._send_json(404, _openai_error(404, f"no route for {url.path}", "invalid_request_error"))
+                return
+            if not self._authorised(route, headers):
+                return
+            if route == "azure" and not query.get("api-version"):
+                self._send_json(404, {"error": {"code": "404", "message": "Resource not found"}})
+                return
+            if route == "anthropic" and not headers.get("anthropic-version"):
+                self._send_json(
+                    400, _anthropic_error("invalid_request_error", "anthropic-version: header is required")
+                )
+                return
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not model:
+                self._bad_request(route, "The body needs a model and messages.")
+                return
+            self._behave(route, model, body)
+
+        def _authorised(self, route: str, headers: dict[str, str]) -> bool:
+            if server.api_key is None:
+                return True
+            if route == "openai":
+                if headers.get("authorization") == f"Bearer {server.api_key}":
+                    return True
+                given = headers.get("authorization", "").removeprefix("Bearer ")
+                self._send_json(
+                    401,
+                    _openai_error(
+                        401,
+                        f"Incorrect API key provided: {given[:3]}***{given[-2:]}.",
+                        "invalid_request_error",
+                        "invalid_api_key",
+                    ),
+                )
+            elif route == "azure":
+                if headers.get("api-key") == server.api_key:
+                    return True
+                self._send_json(
+                    401,
+                    {
+                        "error": {
+                            "code": "401",
+                            "message": "Access denied due to invalid subscription key or wrong API endpoint.",
+                        }
+                    },
+                )
+            else:
+                # anthropic 2.x sends its API key as `Authorization: Bearer`; older clients as x-api-key.
+                if server.api_key in (
+                    headers.get("x-api-key"),
+                    headers.get("authorization", "").removeprefix("Bearer "),
+                ):
+                    return True
+                self._send_json(401, _anthropic_error("authentication_error", "invalid x-api-key"))
+            return False
+
+        def _bad_request(self, route: str, message: str) -> None:
+            if route == "anthropic":
+                self._send_json(400, _anthropic_error("invalid_request_error", message))
+            else:
+                self._send_json(400, _openai_error(400, message, "invalid_request_error"))
+
+        def _fail(self, route: str, status: int, headers: dict[str, str] | None = None) -> None:
+            if route == "anthropic":
+                kind = "rate_limit_error" if status == 429 else "api_error"
+                payload = _anthropic_error(kind, f"wire server failure {status}")
+            else:
+                kind = "rate_limit_exceeded" if status == 429 else "server_error"
+                payload = _openai_error(status, f"wire server failure {status}", kind)
+            self._send_json(status, payload, headers)
+
+        def _behave(self, route: str, model: str, body: dict) -> None:
+            streaming = bool(body.get("stream"))
+            if model == "fail-500":
+                self._fail(route, 500)
+                return
+            if model == "flaky-429" and server._first_flaky(route, model):
+                self._fail(route, 429, {"retry-after": "0", "retry-after-ms": "10"})
+                return
+            if model == "hang":
+                server._released.wait(server.hang_seconds)
+            if model == "garbage":
+                if streaming:
+                    event = "event: content_block_delta\n" if route == "anthropic" else ""
+                    self._stream(iter([f"{event}data: {{this is not json\n\n", "data: [DONE]\n\n"]))
+                else:
+                    self._send_raw(200, b"<html>upstream error</html>", "application/json")
+                return
+
+            words = _answer_words(model, body)
+            paced = _PACED.match(model)
+            usage = {"prompt": max(1, len(_all_text(body)) // 4), "completion": len(words)}
+            with server._lock:
+                server.last_usage = dict(usage)
+            if not streaming:
+                self._send_json(200, self._complete(route, model, "".join(words), usage))
+                return
+            if model == "cut-stream":
+                self._cut_stream(route, model, words)
+                return
+            pause = int(paced.group(2)) / 1000 if paced else 0.0
+            if route == "anthropic":
+                events = self._anthropic_events(model, words, usage, pause)
+            else:
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                events = self._openai_events(
+                    model, words, usage if include_usage and model != "no-usage" else None, pause
+                )
+            self._stream(events)
+
+        def _cut_stream(self, route: str, model: str, words: list[str]) -> None:
+            server._count("streams_started")
+            self._start_events()
+            first = words[:3]
+            events = (
+                self._anthropic_events(model, first, None, 0.0, complete=False)
+                if route == "anthropic"
+                else self._openai_events(model, first, None, 0.0, complete=False)
+            )
+            for event in events:
+                self._chunk(event)
+            self._drop()
+
+        # --- formats ---
+
+        def _complete(self, route: str, model: str, text: str, usage: dict[str, int]) -> dict:
+            if route == "anthropic":
+                return {
+                    "id": "msg_wire",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": usage["prompt"], "output_tokens": usage["completion"]},
+                }
+            return {
+                "id": "chatcmpl-wire",
+                "object": "chat.completion",
+                "created": _CREATED,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": usage["prompt"],
+                    "completion_tokens": usage["completion"],
+                    "total_tokens": usage["prompt"] + usage["completion"],
+                },
+            }
+
+        @staticmethod
+        def _openai_events(
+            model: str, words: list[str], usage: dict[str, int] | None, pause: float, complete: bool = True
+        ) -> Iterator[str]:
+            def chunk(choices: list, **extra: object) -> str:
+                payload = {
+                    "id": "chatcmpl-wire",
+                    "object": "chat.completion.chunk",
+                    "created": _CREATED,
+                    "model": model,
+                    "choices": choices,
+                    **extra,
+                }
+                return f"data: {json.dumps(payload)}\n\n"
+
+            yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            for index, word in enumerate(words):
+                if pause and index:
+                    time.sleep(pause)
+                yield chunk([{"index": 0, "delta": {"content": word}, "finish_reason": None}])
+            if not complete:
+                return
+            yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+            if usage is not None:
+                yield chunk(
+                    [],
+                    usage={
+                        "prompt_tokens": usage["prompt"],
+                        "completion_tokens": usage["completion"],
+                        "total_tokens": usage["prompt"] + usage["completion"],
+                    },
+                )
+            yield "data: [DONE]\n\n"
+
+        @staticmethod
+        def _anthropic_events(
+            model: str, words: list[str], usage: dict[str, int] | None, pause: float, complete: bool = True
+        ) -> Iterator[str]:
+            def event(name: str, payload: dict) -> str:
+                return f"event: {name}\ndata: {json.dumps({'type': name, **payload})}\n\n"
+
+            input_tokens = usage["prompt"] if usage else 1
+            yield event(
+                "message_start",
+                {
+                    "message": {
+                        "id": "msg_wire",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                    }
+                },
+            )
+            yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            yield event("ping", {})
+            for index, word in enumerate(words):
+                if pause and index:
+                    time.sleep(pause)
+                yield event(
+                    "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}}
+                )
+            if not complete:
+                return
+            yield event("content_block_stop", {"index": 0})
+            yield event(
+                "message_delta",
+                {
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": usage["completion"] if usage else len(words)},
+                },
+            )
+            yield event("message_stop", {})
+
+    return Handler
+
+
+@contextmanager
+def llm_wire_server(
+    *, api_key: str | None = "test-key", hang_seconds: float = 30.0
+) -> Iterator[LLMWireServer]:
+    """Serve on a free local port for the duration of the block."""
+    server = LLMWireServer(api_key=api_key, hang_seconds=hang_seconds)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
