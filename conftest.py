@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,3 +277,49 @@ def celery_worker_process(
     yield start
     for worker in workers:
         worker.stop()
+
+
+class LiveASGIServer:
+    """The platform's ASGI application (HTTP and WebSocket) served by daphne on a free port, in a
+    thread of the test process, so that real clients talk to it over TCP while the tests share
+    its settings. Twisted's reactor runs once per process: one server serves the whole session.
+    Tests that use it must commit their data (`transactional_db`)."""
+
+    def __init__(self):
+        from channels.routing import ProtocolTypeRouter
+        from daphne.server import Server
+        from django.core.handlers.asgi import ASGIHandler
+
+        from platform_project.routing import websocket_application
+
+        application = ProtocolTypeRouter({"http": ASGIHandler(), "websocket": websocket_application})
+        self.server = Server(
+            application,
+            endpoints=["tcp:port=0:interface=127.0.0.1"],
+            signal_handlers=False,
+            verbosity=0,
+        )
+        self.thread = threading.Thread(target=self.server.run, name="live-asgi", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.listening_addresses:
+            if time.monotonic() > deadline:
+                raise RuntimeError("daphne did not start listening within 20 s")
+            time.sleep(0.05)
+        host, port = self.server.listening_addresses[0]
+        self.http_url = f"http://{host}:{port}"
+        self.ws_url = f"ws://{host}:{port}"
+
+
+_live_asgi: LiveASGIServer | None = None
+
+
+@pytest.fixture
+def live_asgi(transactional_db, milvus_uri) -> LiveASGIServer:
+    global _live_asgi
+    if _live_asgi is None:
+        _live_asgi = LiveASGIServer()
+        _live_asgi.start()
+    return _live_asgi

@@ -10,10 +10,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_project.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from knowledge.warmup import warm_up  # noqa: E402
-from platform_project.routing import websocket_urlpatterns  # noqa: E402
+from platform_project.routing import websocket_application  # noqa: E402
 
 # Load the embedding model and the index in the background, so the first search is not slow.
 threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
@@ -21,6 +21,6 @@ threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": websocket_application,
     }
 )

@@ -1,3 +1,13 @@
-"""WebSocket routes. The chat consumer arrives with the chat issue."""
+"""WebSocket routes, behind the JWT tenant resolution and the Origin check."""
 
-websocket_urlpatterns: list = []
+from channels.routing import URLRouter
+from django.urls import path
+
+from conversations.consumers import ChatConsumer
+from tenants.websocket import JWTAuthMiddleware, browser_origin_validator
+
+websocket_urlpatterns = [
+    path("ws/tenants/<uuid:tenant_id>/chat/", ChatConsumer.as_asgi(), name="ws-chat"),
+]
+
+websocket_application = browser_origin_validator(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))

@@ -9,6 +9,8 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
     path("", include("knowledge.urls")),
+    path("", include("llm.urls")),
+    path("", include("conversations.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

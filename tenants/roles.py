@@ -28,6 +28,7 @@ class Capability(Enum):
     CHAT = "chat"
     READ_CONVERSATIONS = "read_conversations"
     HANDLE_CONVERSATIONS = "handle_conversations"
+    DELETE_CONVERSATIONS = "delete_conversations"
     VIEW_USAGE = "view_usage"
 
 
@@ -46,6 +47,9 @@ MATRIX: dict[Capability, frozenset[str]] = {
     # End users read their own conversations only; the conversation selectors narrow it.
     Capability.READ_CONVERSATIONS: _EVERYONE,
     Capability.HANDLE_CONVERSATIONS: _STAFF,
+    # Not in DESIGN.md's matrix: an end user may delete their own conversations (the selectors
+    # narrow it), tenant admins any of the tenant's; agents keep the record.
+    Capability.DELETE_CONVERSATIONS: frozenset({PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.END_USER}),
     Capability.VIEW_USAGE: _ADMINS,
 }
 

@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.services import invitation_create
 from conftest import client_for, make_user
+from conversations.models import Conversation, Message
 from knowledge.models import Document
 from tenants.roles import PLATFORM_ADMIN, Capability, Role, role_can
 from tenants.services import membership_create
@@ -119,6 +120,86 @@ ENDPOINTS = [
         200,
         {"query": "退貨政策"},
     ),
+    Endpoint("assistant-read", "get", "/v1/tenants/{tenant}/assistant", Capability.READ_TENANT, 200),
+    Endpoint(
+        "assistant-update",
+        "put",
+        "/v1/tenants/{tenant}/assistant",
+        Capability.UPDATE_TENANT,
+        200,
+        {"system_prompt": "請用繁體中文回答。", "providers": [{"kind": "offline"}]},
+    ),
+    Endpoint("chat", "post", "/v1/tenants/{tenant}/chat", Capability.CHAT, 200, {"message": "退貨政策"}),
+    Endpoint(
+        "chat-stream",
+        "post",
+        "/v1/tenants/{tenant}/chat/stream",
+        Capability.CHAT,
+        200,
+        {"message": "退貨政策"},
+    ),
+    Endpoint(
+        "conversation-list",
+        "get",
+        "/v1/tenants/{tenant}/chat/conversations",
+        Capability.READ_CONVERSATIONS,
+        200,
+    ),
+    Endpoint(
+        "conversation-read",
+        "get",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}",
+        Capability.READ_CONVERSATIONS,
+        200,
+    ),
+    Endpoint(
+        "conversation-delete",
+        "delete",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}",
+        Capability.DELETE_CONVERSATIONS,
+        204,
+    ),
+    Endpoint(
+        "message-feedback",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/messages/{message}/feedback",
+        Capability.CHAT,
+        201,
+        {"rating": "up", "comment": "有幫助"},
+    ),
+    Endpoint(
+        "conversation-handoff",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/handoff",
+        Capability.CHAT,
+        200,
+        {"reason": "請真人協助"},
+    ),
+    Endpoint(
+        "conversation-take",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/take",
+        Capability.HANDLE_CONVERSATIONS,
+        200,
+        {},
+    ),
+    Endpoint(
+        "conversation-reply",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/reply",
+        Capability.HANDLE_CONVERSATIONS,
+        201,
+        {"message": "您好，我是客服。"},
+    ),
+    Endpoint(
+        "conversation-close",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/close",
+        Capability.HANDLE_CONVERSATIONS,
+        200,
+        {},
+    ),
+    Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
 ]
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
 ROLES = [PLATFORM_ADMIN, *Role.values]
@@ -147,11 +228,19 @@ def objects_of_a(tenant_a, milvus_uri):
         file_path=f"tenants/{tenant_a.tenant.pk}/documents/policy.txt",
         status=Document.Status.READY,
     )
+    # The end user's own conversation, with an answer to rate.
+    conversation = Conversation.objects.create(tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨")
+    Message.objects.create(tenant=tenant_a.tenant, conversation=conversation, role="user", content="退貨政策")
+    answer = Message.objects.create(
+        tenant=tenant_a.tenant, conversation=conversation, role="assistant", content="七天內可退貨。"
+    )
     return {
         "tenant": tenant_a.tenant.pk,
         "member": member.pk,
         "invitation": invitation.pk,
         "document": document.pk,
+        "conversation": conversation.pk,
+        "message": answer.pk,
     }
 
 
@@ -200,7 +289,11 @@ def test_it_hides_tenant_a_objects_behind_tenant_b_url(endpoint, tenant_a, tenan
     ids = {**objects_of_a, "tenant": tenant_b.tenant.pk}
     response = call(tenant_b.client("tenant_admin"), endpoint, ids)
     assert_error(response, 404, "not_found")
-    detail = re.sub(r"/(reindex|chunks)$", "", endpoint.path.format(**objects_of_a))
+    detail = re.sub(
+        r"/(reindex|chunks|handoff|take|reply|close|messages/\d+/feedback)$",
+        "",
+        endpoint.path.format(**objects_of_a),
+    )
     assert client_for(tenant_a.tenant_admin, tenant_a.tenant).get(detail).status_code == 200
 
 

@@ -23,6 +23,11 @@ def operator_browser(client, platform_admin):
         "/admin/accounts/user/",
         "/admin/accounts/user/?q=agent",
         "/admin/accounts/invitation/",
+        "/admin/conversations/conversation/",
+        "/admin/conversations/conversation/?status__exact=handoff",
+        "/admin/conversations/feedback/",
+        "/admin/llm/providerconfig/",
+        "/admin/llm/usageday/",
     ],
 )
 def test_operator_pages_load(operator_browser, tenant_a, page):
@@ -52,3 +57,15 @@ def test_tenant_staff_cannot_enter_the_admin(client, tenant_a):
     response = client.get("/admin/tenants/tenant/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_operator_reads_a_conversation_with_its_messages(operator_browser, tenant_a):
+    from conversations.models import Conversation, Message
+
+    conversation = Conversation.objects.create(tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨")
+    Message.objects.create(
+        tenant=tenant_a.tenant, conversation=conversation, role="user", content="可以退貨嗎？"
+    )
+    response = operator_browser.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert response.status_code == 200
+    assert "可以退貨嗎？" in response.content.decode()

@@ -1,0 +1,394 @@
+"""Chat (REST and SSE), conversations, feedback, handoff and usage endpoints. Thin: validate,
+call the chat service, a service or a selector, shape the output."""
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from conversations import chat, selectors, services, usage
+from conversations.models import Conversation, Feedback, Message
+from tenants.errors import APIError, ServiceUnavailable
+from tenants.roles import Capability
+from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
+
+TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
+
+
+class ChatInput(serializers.Serializer):
+    message = serializers.CharField(max_length=settings.CHAT_MAX_MESSAGE_CHARACTERS, trim_whitespace=True)
+    conversation_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class CitationOutput(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    document_title = serializers.CharField()
+    chunk_id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class TokenUsageOutput(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    provider = serializers.CharField()
+    model = serializers.CharField()
+
+
+class MessageOutput(serializers.ModelSerializer):
+    citations = CitationOutput(many=True)
+    usage = TokenUsageOutput(allow_null=True)
+    author = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "role",
+            "content",
+            "status",
+            "citations",
+            "usage",
+            "author",
+            "latency_ms",
+            "first_token_ms",
+            "feedback",
+            "created_at",
+        ]
+
+    def get_author(self, message) -> str | None:
+        if not message.author_id:
+            return None
+        return message.author.name or message.author.email
+
+    def get_feedback(self, message) -> dict | None:
+        feedback = self.context.get("feedback", {}).get(message.pk)
+        return {"rating": feedback.rating, "comment": feedback.comment} if feedback else None
+
+
+class ConversationOutput(serializers.ModelSerializer):
+    user = serializers.EmailField(source="user.email", allow_null=True, default=None)
+    assigned_agent = serializers.EmailField(source="assigned_agent.email", allow_null=True, default=None)
+    message_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "title",
+            "status",
+            "channel",
+            "user",
+            "assigned_agent",
+            "handoff_reason",
+            "handoff_at",
+            "closed_at",
+            "message_count",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ConversationDetailOutput(ConversationOutput):
+    messages = serializers.SerializerMethodField()
+
+    class Meta(ConversationOutput.Meta):
+        fields = [*ConversationOutput.Meta.fields, "messages"]
+
+    @extend_schema_field(MessageOutput(many=True))
+    def get_messages(self, conversation) -> list[dict]:
+        return MessageOutput(self.context["messages"], many=True, context=self.context).data
+
+
+ChatResponse = inline_serializer(
+    "ChatResponse",
+    {
+        "conversation_id": serializers.UUIDField(),
+        "status": serializers.ChoiceField(choices=Conversation.Status.choices),
+        "message": MessageOutput(allow_null=True),
+        "usage": TokenUsageOutput(allow_null=True),
+        "knowledge": serializers.ChoiceField(
+            choices=["found", "no_match", "knowledge_unavailable"], required=False
+        ),
+        "handed_off": serializers.BooleanField(required=False),
+    },
+)
+
+
+def _answer_error(event: dict) -> APIError:
+    error = event["error"]
+    return ServiceUnavailable(error["message"], code=error["code"], details=error["details"])
+
+
+def _start(request, channel: str) -> chat.Turn:
+    data = validated_input(ChatInput, request.data)
+    return chat.turn_start(
+        tenant=request.tenant,
+        user=request.user,
+        role=request.role,
+        text=data["message"],
+        conversation_id=data.get("conversation_id"),
+        channel=channel,
+    )
+
+
+def _message_payload(turn: chat.Turn, message_event: dict | None) -> dict | None:
+    if message_event is None:
+        return None
+    message = Message.objects.for_tenant(turn.tenant).select_related("author").get(pk=message_event["id"])
+    return MessageOutput(message).data
+
+
+@extend_schema(tags=["chat"], parameters=[TENANT_PARAMETER])
+class ChatView(TenantScopedAPIView):
+    capability = Capability.CHAT
+
+    @extend_schema(
+        summary="Ask the tenant's assistant (the whole answer at once)",
+        request=ChatInput,
+        responses={200: ChatResponse, 503: OpenApiResponse(description="No provider could answer.")},
+    )
+    def post(self, request, tenant_id):
+        turn = _start(request, Conversation.Channel.API)
+        events = async_to_sync(chat.collect)(turn)
+        final = events[-1]
+        if final["type"] == "error":
+            raise _answer_error(final)
+        return Response(
+            {
+                "conversation_id": final["conversation_id"],
+                "status": final["status"],
+                "message": _message_payload(turn, final["message"]),
+                "usage": final["usage"],
+                "knowledge": final.get("knowledge"),
+                "handed_off": final.get("handed_off", False),
+            }
+        )
+
+
+def _sse(event: dict) -> str:
+    kind = event["type"]
+    payload = {key: value for key, value in event.items() if key != "type"}
+    return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _event_stream(turn: chat.Turn):
+    async for event in chat.turn_answer(turn):
+        yield _sse(event)
+
+
+@extend_schema(tags=["chat"], parameters=[TENANT_PARAMETER])
+class ChatStreamView(TenantScopedAPIView):
+    capability = Capability.CHAT
+
+    def perform_content_negotiation(self, request, force=False):
+        # The answer is an event stream whatever the client accepts; refusals before it are JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    @extend_schema(
+        summary="Ask the tenant's assistant and receive the answer as server-sent events",
+        description=(
+            "`text/event-stream`: `token` events `{delta}`, then one `done` event with the whole "
+            "message (or one `error` event). Refusals (validation, limits, access) come before the "
+            "stream as ordinary JSON errors."
+        ),
+        request=ChatInput,
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+    )
+    def post(self, request, tenant_id):
+        turn = _start(request, Conversation.Channel.STREAM)
+        response = StreamingHttpResponse(_event_stream(turn), content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must not hold the stream back
+        return response
+
+
+class ConversationFilter(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+    user_id = serializers.IntegerField(required=False)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+    assigned = serializers.ChoiceField(choices=["me", "none"], required=False)
+
+
+class FeedbackInput(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=Feedback.Rating.choices)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class HandoffInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ReplyInput(serializers.Serializer):
+    message = serializers.CharField(max_length=settings.CHAT_MAX_MESSAGE_CHARACTERS)
+
+
+@extend_schema(tags=["conversations"], parameters=[TENANT_PARAMETER])
+class ConversationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """End users see their own conversations; staff see the tenant's."""
+
+    model = Conversation
+    serializer_class = ConversationOutput
+    lookup_value_converter = "uuid"
+    capabilities = {
+        "list": Capability.READ_CONVERSATIONS,
+        "retrieve": Capability.READ_CONVERSATIONS,
+        "destroy": Capability.DELETE_CONVERSATIONS,
+        "feedback": Capability.CHAT,
+        "handoff": Capability.CHAT,
+        "take": Capability.HANDLE_CONVERSATIONS,
+        "reply": Capability.HANDLE_CONVERSATIONS,
+        "close": Capability.HANDLE_CONVERSATIONS,
+    }
+
+    def scope_queryset(self, queryset):
+        if self.action != "list":
+            return queryset.none()  # single objects go through selectors.conversation_get
+        filters = validated_input(ConversationFilter, self.request.query_params)
+        assigned = filters.get("assigned")
+        return selectors.conversation_list(
+            tenant=self.request.tenant,
+            viewer=self.request.user,
+            role=self.request.role,
+            status=filters.get("status"),
+            user_id=filters.get("user_id"),
+            since=filters.get("since"),
+            until=filters.get("until"),
+            assigned_to=self.request.user if assigned == "me" else None,
+            unassigned=assigned == "none",
+        )
+
+    def _conversation(self) -> Conversation:
+        return selectors.conversation_get(
+            tenant=self.request.tenant,
+            viewer=self.request.user,
+            role=self.request.role,
+            conversation_id=self.kwargs["pk"],
+        )
+
+    def _detail(self, conversation: Conversation) -> dict:
+        messages = list(selectors.message_list(tenant=self.request.tenant, conversation=conversation))
+        feedback = selectors.feedback_for(
+            tenant=self.request.tenant, messages=messages, user=self.request.user
+        )
+        context = {"messages": messages, "feedback": feedback}
+        return ConversationDetailOutput(conversation, context=context).data
+
+    @extend_schema(
+        summary="List conversations (the handoff queue is `?status=handoff&assigned=none`)",
+        parameters=[
+            OpenApiParameter("status", str, enum=[value for value, _ in Conversation.Status.choices]),
+            OpenApiParameter("user_id", int, description="Staff only: one user's conversations."),
+            OpenApiParameter("since", OpenApiTypes.DATE, description="Started on or after."),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="Started on or before."),
+            OpenApiParameter("assigned", str, enum=["me", "none"]),
+        ],
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="A conversation with its messages", responses=ConversationDetailOutput)
+    def retrieve(self, request, tenant_id, pk):
+        return Response(self._detail(self._conversation()))
+
+    @extend_schema(summary="Delete a conversation and its messages", responses={204: None})
+    def destroy(self, request, tenant_id, pk):
+        services.conversation_delete(conversation=self._conversation())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Rate an answer",
+        request=FeedbackInput,
+        responses={
+            201: inline_serializer(
+                "FeedbackOutput",
+                {
+                    "message_id": serializers.IntegerField(),
+                    "rating": serializers.CharField(),
+                    "comment": serializers.CharField(),
+                },
+            )
+        },
+        parameters=[OpenApiParameter("message_id", int, OpenApiParameter.PATH)],
+    )
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/feedback")
+    def feedback(self, request, tenant_id, pk, message_id):
+        data = validated_input(FeedbackInput, request.data)
+        conversation = self._conversation()
+        message = selectors.message_get(
+            tenant=request.tenant, conversation=conversation, message_id=message_id
+        )
+        feedback, created = services.feedback_give(
+            message=message, user=request.user, rating=data["rating"], comment=data["comment"]
+        )
+        return Response(
+            {"message_id": message.pk, "rating": feedback.rating, "comment": feedback.comment},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(summary="Ask for a human agent", request=HandoffInput, responses=ConversationOutput)
+    @action(detail=True, methods=["post"])
+    def handoff(self, request, tenant_id, pk):
+        data = validated_input(HandoffInput, request.data)
+        conversation = services.conversation_handoff(conversation=self._conversation(), reason=data["reason"])
+        return Response(ConversationOutput(conversation).data)
+
+    @extend_schema(
+        summary="Take over a conversation as a human agent", request=None, responses=ConversationOutput
+    )
+    @action(detail=True, methods=["post"])
+    def take(self, request, tenant_id, pk):
+        conversation = services.conversation_take(conversation=self._conversation(), agent=request.user)
+        return Response(ConversationOutput(conversation).data)
+
+    @extend_schema(
+        summary="Reply as a human agent (delivered live to the end user)",
+        request=ReplyInput,
+        responses={201: MessageOutput},
+    )
+    @action(detail=True, methods=["post"])
+    def reply(self, request, tenant_id, pk):
+        data = validated_input(ReplyInput, request.data)
+        message = services.agent_reply(
+            conversation=self._conversation(), agent=request.user, content=data["message"]
+        )
+        return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Close a conversation", request=None, responses=ConversationOutput)
+    @action(detail=True, methods=["post"])
+    def close(self, request, tenant_id, pk):
+        conversation = services.conversation_close(conversation=self._conversation())
+        return Response(ConversationOutput(conversation).data)
+
+
+class UsageFilter(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, required=False, default=30)
+
+
+@extend_schema(tags=["usage"], parameters=[TENANT_PARAMETER])
+class UsageView(TenantScopedAPIView):
+    capability = Capability.VIEW_USAGE
+
+    @extend_schema(
+        summary="Tokens, messages, documents and storage per day, against the plan's quotas",
+        parameters=[OpenApiParameter("days", int, description="How many days back (1-366, default 30).")],
+        responses=usage.TenantUsageOutput,
+    )
+    def get(self, request, tenant_id):
+        days = validated_input(UsageFilter, request.query_params)["days"]
+        return Response(usage.tenant_usage(tenant=request.tenant, days=days))

@@ -1,0 +1,291 @@
+"""The one chat service behind REST, SSE and the WebSocket.
+
+A turn has two halves. `turn_start()` (sync, before any response is sent) admits the request
+against the plan's limits, opens or continues the conversation and saves the user's message, so
+that every refusal is a plain HTTP status. `turn_answer()` (async) retrieves from the tenant's
+knowledge, builds the grounded prompt, streams the reply from the tenant's provider chain and
+saves it. It yields transport-neutral events:
+
+    {"type": "token", "delta": "..."}
+    {"type": "done", "conversation_id": ..., "message": {...} | None, "usage": {...} | None, ...}
+    {"type": "error", "error": {"code": ..., "message": ..., "details": {...}}}
+
+If the consumer goes away (a closed socket cancels the task, a closed SSE response closes the
+generator), the provider stream is closed with it and what was generated is saved as
+`interrupted`.
+"""
+
+import asyncio
+import logging
+import re
+import time
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from conversations import selectors, services
+from conversations.limits import chat_admit
+from conversations.models import Conversation, Message
+from knowledge import retrieval
+from knowledge.embedding import EmbeddingError
+from llm.assistant import AssistantSettings
+from llm.base import Delta, ProviderError, Reference, Usage
+from llm.base import Message as PromptMessage
+from llm.chain import AllProvidersFailed, stream_with_fallback
+from llm.prompts import build_request
+from llm.selectors import provider_chain
+from llm.services import usage_record
+from tenants.errors import APIError, ServiceUnavailable
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+_CITATION_MARK = re.compile(r"\[(\d{1,2})\]")
+_PROMPT_ROLES = {
+    Message.Role.USER: "user",
+    Message.Role.ASSISTANT: "assistant",
+    Message.Role.AGENT: "assistant",
+}
+
+
+@dataclass
+class Turn:
+    tenant: Tenant
+    conversation: Conversation
+    user_message: Message
+    question: str
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def bot_silent(self) -> bool:
+        """A human holds the conversation (or it waits for one): the bot does not answer."""
+        return self.conversation.status == Conversation.Status.HANDOFF
+
+
+def turn_start(*, tenant: Tenant, user, role: str, text: str, conversation_id=None, channel: str) -> Turn:
+    started = time.perf_counter()
+    text = text.strip()
+    if not text:
+        raise APIError("The message is empty.", code="validation_error", details={"message": ["Required."]})
+    chat_admit(tenant=tenant, user_id=user.pk)
+    conversation = services.conversation_open(
+        tenant=tenant,
+        user=user,
+        role=role,
+        conversation_id=conversation_id,
+        channel=channel,
+        first_message=text,
+    )
+    message = services.message_user_add(conversation=conversation, user=user, content=text)
+    return Turn(
+        tenant=tenant, conversation=conversation, user_message=message, question=text, started=started
+    )
+
+
+def _language(text: str) -> str:
+    return "zh-Hant" if retrieval.is_chinese(text) else "en"
+
+
+def _relevant(result: retrieval.SearchResult) -> bool:
+    """Whether a hit is about the question, on scales that do not depend on the corpus: how much
+    of the query's keyword weight it covers, or how close its embedding is."""
+    coverage = result.scores.get("keyword_coverage")
+    similarity = result.scores.get("vector")
+    return (coverage is not None and coverage >= settings.CHAT_MIN_KEYWORD_COVERAGE) or (
+        similarity is not None and similarity >= settings.CHAT_MIN_VECTOR_SCORE
+    )
+
+
+@dataclass
+class _Grounding:
+    results: list[retrieval.SearchResult]
+    # Why there is no knowledge: None, "no_match" or "knowledge_unavailable".
+    gap: str | None
+
+
+def _retrieve(turn: Turn) -> _Grounding:
+    try:
+        results, _ = retrieval.search(tenant=turn.tenant, query=turn.question, mode="hybrid")
+    except (ServiceUnavailable, EmbeddingError) as exc:
+        logger.warning("Chat answers without knowledge for tenant %s: %s", turn.tenant.pk, exc)
+        return _Grounding(results=[], gap="knowledge_unavailable")
+    relevant = [result for result in results if _relevant(result)]
+    return _Grounding(results=relevant, gap=None if relevant else "no_match")
+
+
+def _prepare(turn: Turn):
+    """Everything the provider needs, read in one trip to the database thread."""
+    grounding = _retrieve(turn)
+    assistant = AssistantSettings.for_tenant(turn.tenant)
+    earlier = selectors.history(
+        tenant=turn.tenant,
+        conversation=turn.conversation,
+        before=turn.user_message,
+        limit=settings.CHAT_HISTORY_MESSAGES,
+    )
+    history = [
+        PromptMessage(role=_PROMPT_ROLES[message.role], content=message.content)
+        for message in earlier
+        if message.role in _PROMPT_ROLES and message.content
+    ]
+    references = [
+        Reference(number=number, title=result.document_title, text=result.text)
+        for number, result in enumerate(grounding.results, start=1)
+    ]
+    request = build_request(
+        system_prompt=assistant.system_prompt,
+        references=references,
+        history=history,
+        question=turn.question,
+        language=_language(turn.question),
+        history_token_budget=assistant.history_token_budget,
+        temperature=0.2,
+        max_tokens=800,
+    )
+    return grounding, assistant, request, provider_chain(tenant=turn.tenant)
+
+
+def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]:
+    """The passages the answer cites as [n]; all the passages it was given if it cites none."""
+    cited = []
+    for mark in _CITATION_MARK.findall(answer):
+        number = int(mark)
+        if 1 <= number <= len(results) and number not in cited:
+            cited.append(number)
+    chosen = [results[number - 1] for number in cited] if cited else results
+    return [
+        {
+            "document_id": result.document_id,
+            "document_title": result.document_title,
+            "chunk_id": result.chunk_id,
+            "text": result.text,
+        }
+        for result in chosen
+    ]
+
+
+def _finish(
+    turn: Turn, *, text: str, grounding: _Grounding, usage: Usage | None, status: str, first_token_ms
+):
+    message = services.message_answer_save(
+        conversation=turn.conversation,
+        content=text,
+        citations=_citations(text, grounding.results),
+        usage=usage,
+        status=status,
+        latency_ms=int((time.perf_counter() - turn.started) * 1000),
+        first_token_ms=first_token_ms,
+    )
+    usage_record(tenant=turn.tenant, usage=usage)
+    return message
+
+
+def _hand_off_if_unanswered(turn: Turn, assistant: AssistantSettings, grounding: _Grounding) -> bool:
+    if grounding.gap is None or not assistant.handoff_when_no_knowledge:
+        return False
+    services.conversation_handoff(conversation=turn.conversation, reason="The knowledge base had no answer.")
+    return True
+
+
+def _error(code: str, message: str, details: dict | None = None) -> dict:
+    return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _done(turn: Turn, message: Message | None, **extra) -> dict:
+    return {
+        "type": "done",
+        "conversation_id": str(turn.conversation.pk),
+        "user_message_id": turn.user_message.pk,
+        "status": turn.conversation.status,
+        "message": services.message_as_event(message) if message else None,
+        "usage": message.usage if message else None,
+        **extra,
+    }
+
+
+async def turn_answer(turn: Turn):
+    """Stream the bot's answer to a started turn (see the module's docstring for the events)."""
+    if turn.bot_silent:
+        # The message reached the agents (services.message_user_add); the bot stays silent.
+        yield _done(turn, None)
+        return
+    db = sync_to_async
+    try:
+        grounding, assistant, request, providers = await db(_prepare)(turn)
+        retrieval_ms = int((time.perf_counter() - turn.started) * 1000)
+    except ServiceUnavailable as exc:
+        yield _error(exc.error_code, str(exc.detail))
+        return
+    parts: list[str] = []
+    usage: Usage | None = None
+    first_token_ms: int | None = None
+    finished = False
+    try:
+        async with aclosing(stream_with_fallback(providers, request)) as stream:
+            async for event in stream:
+                if isinstance(event, Delta):
+                    if first_token_ms is None:
+                        first_token_ms = int((time.perf_counter() - turn.started) * 1000)
+                    parts.append(event.text)
+                    yield {"type": "token", "delta": event.text}
+                elif isinstance(event, Usage):
+                    usage = event
+        finished = True
+    except AllProvidersFailed as exc:
+        finished = True
+        await db(usage_record)(tenant=turn.tenant, usage=None)
+        yield _error(
+            "provider_unavailable",
+            "The assistant could not answer right now. Your message is saved; please try again shortly.",
+            {"conversation_id": str(turn.conversation.pk), "user_message_id": turn.user_message.pk},
+        )
+        logger.warning("Every provider failed for tenant %s: %s", turn.tenant.pk, exc)
+        return
+    except ProviderError as exc:
+        # The provider broke off after it had started answering: keep what it said.
+        finished = True
+        message = await db(_finish)(
+            turn,
+            text="".join(parts),
+            grounding=grounding,
+            usage=usage,
+            status=Message.Status.INTERRUPTED,
+            first_token_ms=first_token_ms,
+        )
+        yield _error(
+            "provider_interrupted",
+            "The assistant stopped in the middle of its answer. Please ask again.",
+            {"conversation_id": str(turn.conversation.pk), "message_id": message.pk},
+        )
+        logger.warning("Provider broke off for tenant %s: %s", turn.tenant.pk, exc)
+        return
+    finally:
+        if not finished and parts:
+            # Cancelled or closed by the consumer (the client went away): save what was said.
+            await asyncio.shield(
+                db(_finish)(
+                    turn,
+                    text="".join(parts),
+                    grounding=grounding,
+                    usage=usage,
+                    status=Message.Status.INTERRUPTED,
+                    first_token_ms=first_token_ms,
+                )
+            )
+    message = await db(_finish)(
+        turn,
+        text="".join(parts),
+        grounding=grounding,
+        usage=usage,
+        status=Message.Status.COMPLETE,
+        first_token_ms=first_token_ms,
+    )
+    handed_off = await db(_hand_off_if_unanswered)(turn, assistant, grounding)
+    timings = {"retrieval_ms": retrieval_ms, "first_token_ms": first_token_ms, "total_ms": message.latency_ms}
+    yield _done(turn, message, knowledge=grounding.gap or "found", handed_off=handed_off, timings=timings)
+
+
+async def collect(turn: Turn) -> list[dict]:
+    return [event async for event in turn_answer(turn)]

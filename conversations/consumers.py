@@ -1,0 +1,210 @@
+"""WebSocket chat: `/ws/tenants/{tenant_id}/chat/`, JWT in the `token` query parameter or the
+subprotocol pair `["bearer", token]`.
+
+Client to server:
+    {"type": "message", "message": "...", "conversation_id": "..."?}
+    {"type": "handoff", "conversation_id": "...", "reason": "..."?}   ask for a human
+    {"type": "subscribe", "conversation_id": "..."}                   receive a conversation's live events
+    {"type": "stop"}                                                  stop the answer being generated
+    {"type": "ping"}
+Server to client:
+    {"type": "token", "delta"} ... {"type": "done", "message", ...} or {"type": "error", "error"}
+    {"type": "agent_message", "message"}, {"type": "user_message", "message"} (staff),
+    {"type": "status", "conversation_id", "status", "assigned_agent"}, {"type": "pong"}
+
+One answer is generated at a time per socket, in its own task: closing the socket cancels it,
+which closes the provider's stream and saves what was generated.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from conversations import chat, events, selectors, services
+from conversations.models import Conversation
+from tenants.errors import APIError
+from tenants.roles import Role
+from tenants.websocket import BEARER_SUBPROTOCOL, SocketRefused, resolve_socket_tenant
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+
+
+def _error(code: str, message: str, details: dict | None = None) -> dict:
+    return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.tenant = None
+        self.generation: asyncio.Task | None = None
+        self.joined: set[str] = set()
+        subprotocols = self.scope.get("subprotocols") or []
+        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
+        try:
+            self.tenant, self.role = await database_sync_to_async(resolve_socket_tenant)(
+                self.scope, self.scope["url_route"]["kwargs"]["tenant_id"]
+            )
+        except SocketRefused as refused:
+            # Accept first so that the client can read why, then close with 4000 + HTTP status.
+            await self.accept(subprotocol)
+            await self.send_json(_error(refused.code, refused.message))
+            await self.close(code=refused.close_code)
+            return
+        self.user = self.scope["user"]
+        await self.accept(subprotocol)
+        if self.role != Role.END_USER:
+            await self._join(events.staff_group(self.tenant.pk))
+
+    async def disconnect(self, code):
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.generation
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.tenant is None:
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode()) > MAX_FRAME_BYTES:
+            await self.send_json(_error("payload_too_large", "Messages are limited to 64 KB."))
+            return
+        try:
+            content = json.loads(raw)
+        except ValueError:
+            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            return
+        if not isinstance(content, dict):
+            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        handlers = {
+            "message": self._message,
+            "handoff": self._handoff,
+            "subscribe": self._subscribe,
+            "stop": self._stop,
+            "ping": self._ping,
+        }
+        handler = handlers.get(content.get("type"))
+        if handler is None:
+            await self.send_json(
+                _error(
+                    "validation_error",
+                    f"`type` must be one of: {', '.join(handlers)}.",
+                    {"type": ["Invalid."]},
+                )
+            )
+            return
+        try:
+            await handler(content)
+        except APIError as exc:
+            await self.send_json(_error(exc.error_code, str(exc.detail), exc.details))
+
+    async def chat_event(self, message):
+        """An event published to one of this socket's groups."""
+        await self.send_json(message["event"])
+
+    # --- client messages ------------------------------------------------------------------
+
+    async def _message(self, content):
+        if self.generation and not self.generation.done():
+            raise APIError('Wait for the current answer to finish, or send {"type": "stop"}.', code="busy")
+        text = content.get("message")
+        if not isinstance(text, str) or not text.strip():
+            raise APIError("`message` must be a non-empty string.", code="validation_error")
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARACTERS:
+            raise APIError(
+                f"`message` is limited to {settings.CHAT_MAX_MESSAGE_CHARACTERS} characters.",
+                code="validation_error",
+            )
+        conversation_id = self._conversation_id(content, required=False)
+        turn = await database_sync_to_async(chat.turn_start)(
+            tenant=self.tenant,
+            user=self.user,
+            role=self.role,
+            text=text,
+            conversation_id=conversation_id,
+            channel=Conversation.Channel.WEBSOCKET,
+        )
+        # Agent replies and status changes for this conversation now reach this socket.
+        await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
+        self.generation = asyncio.create_task(self._answer(turn))
+
+    async def _answer(self, turn: chat.Turn):
+        conversation_id = str(turn.conversation.pk)
+        try:
+            async for event in chat.turn_answer(turn):
+                await self.send_json({**event, "conversation_id": conversation_id})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
+            logger.exception("Chat answer failed for conversation %s", conversation_id)
+            await self.send_json(
+                _error(
+                    "internal_error",
+                    "Something went wrong while answering.",
+                    {"conversation_id": conversation_id},
+                )
+            )
+
+    async def _handoff(self, content):
+        conversation_id = self._conversation_id(content, required=True)
+        reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
+        conversation = await database_sync_to_async(self._handoff_sync)(conversation_id, reason)
+        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
+        await self.send_json(
+            {"type": "status", "conversation_id": str(conversation.pk), "status": conversation.status}
+        )
+
+    def _handoff_sync(self, conversation_id, reason):
+        conversation = selectors.conversation_get(
+            tenant=self.tenant, viewer=self.user, role=self.role, conversation_id=conversation_id
+        )
+        return services.conversation_handoff(conversation=conversation, reason=reason)
+
+    async def _subscribe(self, content):
+        conversation_id = self._conversation_id(content, required=True)
+        conversation = await database_sync_to_async(selectors.conversation_get)(
+            tenant=self.tenant, viewer=self.user, role=self.role, conversation_id=conversation_id
+        )
+        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
+        await self.send_json({"type": "subscribed", "conversation_id": str(conversation.pk)})
+
+    async def _stop(self, content):
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.generation
+            await self.send_json({"type": "stopped"})
+
+    async def _ping(self, content):
+        await self.send_json({"type": "pong"})
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _conversation_id(self, content, *, required: bool):
+        raw = content.get("conversation_id")
+        if raw in (None, ""):
+            if required:
+                raise APIError("`conversation_id` is required.", code="validation_error")
+            return None
+        try:
+            return uuid.UUID(str(raw))
+        except ValueError:
+            raise APIError("`conversation_id` must be a UUID.", code="validation_error") from None
+
+    async def _join(self, group: str):
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)

@@ -1,0 +1,115 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from tenants.models import TenantOwnedModel
+
+
+class Conversation(TenantOwnedModel):
+    """One chat between a member (usually an end user) and the tenant's bot, or a human agent
+    once it has been handed off."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        HANDOFF = "handoff", "Waiting for or held by a human"
+        CLOSED = "closed", "Closed"
+
+    class Channel(models.TextChoices):
+        API = "api", "REST API"
+        STREAM = "stream", "Server-sent events"
+        WEBSOCKET = "websocket", "WebSocket"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
+    # The human who took the conversation over; empty while it waits in the queue.
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handoff_reason = models.CharField(max_length=300, blank=True)
+    handoff_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The time of the last message: the lists sort on it.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-updated_at"]),
+            models.Index(fields=["tenant", "user", "-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or str(self.pk)
+
+
+class Message(TenantOwnedModel):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+        AGENT = "agent", "Human agent"
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        # The client went away or the provider broke off: the text is what was generated.
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    content = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    # [{document_id, document_title, chunk_id, text}] for assistant messages.
+    citations = models.JSONField(default=list, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    provider = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    # From the question to the last token, and to the first token, in milliseconds.
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+    @property
+    def usage(self) -> dict | None:
+        if not self.provider:
+            return None
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "provider": self.provider,
+            "model": self.model,
+        }
+
+
+class Feedback(TenantOwnedModel):
+    class Rating(models.TextChoices):
+        UP = "up", "Helpful"
+        DOWN = "down", "Not helpful"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_user")]

@@ -1,0 +1,194 @@
+"""Every write to conversations: opening one, adding messages, handoff to a human, feedback."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations import events, selectors
+from conversations.models import Conversation, Feedback, Message
+from llm.base import Usage
+from tenants.errors import APIError, Conflict
+from tenants.models import Tenant
+
+TITLE_LENGTH = 80
+
+
+def message_as_event(message: Message) -> dict:
+    """The shape every channel (REST, SSE, WebSocket) uses for one message."""
+    return {
+        "id": message.pk,
+        "conversation_id": str(message.conversation_id),
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "citations": message.citations,
+        "usage": message.usage,
+        "author": message.author.name or message.author.email if message.author_id else None,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def conversation_open(
+    *, tenant: Tenant, user, role: str, conversation_id, channel: str, first_message: str
+) -> Conversation:
+    """The conversation a chat message continues, or a new one when no id is given."""
+    if conversation_id:
+        conversation = selectors.conversation_get(
+            tenant=tenant, viewer=user, role=role, conversation_id=conversation_id
+        )
+        if conversation.status == Conversation.Status.CLOSED:
+            raise Conflict(
+                "This conversation is closed. Start a new one by sending no conversation_id.",
+                code="conversation_closed",
+            )
+        return conversation
+    title = " ".join(first_message.split())[:TITLE_LENGTH]
+    return Conversation.objects.create(tenant=tenant, user=user, channel=channel, title=title)
+
+
+@transaction.atomic
+def message_user_add(*, conversation: Conversation, user, content: str) -> Message:
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=Message.Role.USER,
+        author=user,
+        content=content,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    if conversation.status == Conversation.Status.HANDOFF:
+        # A human holds the conversation: the agents watching it see the message live.
+        events.publish(
+            tenant_id=conversation.tenant_id,
+            conversation_id=conversation.pk,
+            event={"type": "user_message", "message": message_as_event(message)},
+            to_staff=True,
+        )
+    return message
+
+
+@transaction.atomic
+def message_answer_save(
+    *,
+    conversation: Conversation,
+    content: str,
+    citations: list[dict],
+    usage: Usage | None,
+    status: str,
+    latency_ms: int | None,
+    first_token_ms: int | None,
+) -> Message:
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content=content,
+        status=status,
+        citations=citations,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        provider=usage.provider if usage else "",
+        model=usage.model if usage else "",
+        latency_ms=latency_ms,
+        first_token_ms=first_token_ms,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return message
+
+
+def _set_status(conversation: Conversation, **fields) -> Conversation:
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    conversation.save(update_fields=[*fields, "updated_at"])
+    event = {
+        "type": "status",
+        "conversation_id": str(conversation.pk),
+        "status": conversation.status,
+        "assigned_agent": (conversation.assigned_agent.email if conversation.assigned_agent_id else None),
+    }
+    events.publish(
+        tenant_id=conversation.tenant_id, conversation_id=conversation.pk, event=event, to_staff=True
+    )
+    return conversation
+
+
+@transaction.atomic
+def conversation_handoff(*, conversation: Conversation, reason: str = "") -> Conversation:
+    """Ask for a human: the conversation joins the tenant's queue and the bot falls silent."""
+    if conversation.status == Conversation.Status.CLOSED:
+        raise Conflict("This conversation is closed.", code="conversation_closed")
+    if conversation.status == Conversation.Status.HANDOFF:
+        return conversation
+    return _set_status(
+        conversation,
+        status=Conversation.Status.HANDOFF,
+        handoff_reason=reason[:300],
+        handoff_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def conversation_take(*, conversation: Conversation, agent) -> Conversation:
+    if conversation.status == Conversation.Status.CLOSED:
+        raise Conflict("This conversation is closed.", code="conversation_closed")
+    if conversation.assigned_agent_id and conversation.assigned_agent_id != agent.pk:
+        raise Conflict(
+            f"{conversation.assigned_agent.email} already holds this conversation.",
+            code="already_assigned",
+        )
+    fields = {"status": Conversation.Status.HANDOFF, "assigned_agent": agent}
+    if conversation.handoff_at is None:
+        fields["handoff_at"] = timezone.now()
+    return _set_status(conversation, **fields)
+
+
+@transaction.atomic
+def agent_reply(*, conversation: Conversation, agent, content: str) -> Message:
+    """A human's answer, delivered live to the end user's socket. Replying takes the
+    conversation if nobody holds it yet."""
+    if conversation.status == Conversation.Status.CLOSED:
+        raise Conflict("This conversation is closed.", code="conversation_closed")
+    if conversation.assigned_agent_id is None or conversation.status != Conversation.Status.HANDOFF:
+        conversation_take(conversation=conversation, agent=agent)
+    elif conversation.assigned_agent_id != agent.pk:
+        raise Conflict(
+            f"{conversation.assigned_agent.email} holds this conversation.", code="already_assigned"
+        )
+    message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=Message.Role.AGENT,
+        author=agent,
+        content=content,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    events.publish(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.pk,
+        event={"type": "agent_message", "message": message_as_event(message)},
+    )
+    return message
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation) -> Conversation:
+    if conversation.status == Conversation.Status.CLOSED:
+        return conversation
+    return _set_status(conversation, status=Conversation.Status.CLOSED, closed_at=timezone.now())
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+@transaction.atomic
+def feedback_give(*, message: Message, user, rating: str, comment: str) -> tuple[Feedback, bool]:
+    """One rating per user and message; giving it again replaces it."""
+    if message.role not in (Message.Role.ASSISTANT, Message.Role.AGENT):
+        raise APIError("Only answers can be rated.", code="not_an_answer")
+    feedback, created = Feedback.objects.update_or_create(
+        tenant_id=message.tenant_id,
+        message=message,
+        user=user,
+        defaults={"rating": rating, "comment": comment},
+    )
+    return feedback, created

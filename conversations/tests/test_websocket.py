@@ -1,0 +1,323 @@
+"""WebSocket chat against a running ASGI server (daphne on a TCP port) with a real client:
+streaming, refusals, a disconnect that stops generation, handoff to a live agent, limits."""
+
+import asyncio
+import http.client
+import json
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from accounts.services import token_pair_for
+from conversations.models import Conversation, Message
+from llm.services import assistant_update
+from llm.tests.wire_server import llm_wire_server
+from tenants.models import Membership
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+TIMEOUT = 60
+
+
+def token(people, role: str) -> str:
+    user = people.user(role)
+    membership = Membership.objects.get(user=user, tenant=people.tenant)
+    access, _ = token_pair_for(user=user, membership=membership)
+    return access
+
+
+def socket_url(server, people, role: str, tenant=None) -> str:
+    tenant_id = (tenant or people.tenant).pk
+    return f"{server.ws_url}/ws/tenants/{tenant_id}/chat/?token={token(people, role)}"
+
+
+async def receive(socket) -> dict:
+    return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+
+
+def post(server, path: str, bearer: str, body: dict | None = None, accept: str = "application/json"):
+    """A real HTTP request to the live server; the response is open for reading."""
+    address = urlsplit(server.http_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json", "Accept": accept}
+    connection.request("POST", path, body=json.dumps(body or {}), headers=headers)
+    return connection.getresponse()
+
+
+async def until(socket, kind: str) -> tuple[dict, list[dict]]:
+    """Read events until one of `kind`; returns it and everything read before."""
+    seen = []
+    while True:
+        event = await receive(socket)
+        if event["type"] == kind:
+            return event, seen
+        seen.append(event)
+
+
+def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a, knowledge_a):
+    url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def scenario():
+        async with connect(url) as socket:
+            await socket.send(json.dumps({"type": "message", "message": "How long is the warranty?"}))
+            done, before = await until(socket, "done")
+            return done, before
+
+    done, before = asyncio.run(scenario())
+
+    tokens = [event["delta"] for event in before if event["type"] == "token"]
+    assert len(tokens) >= 5
+    assert "".join(tokens) == done["message"]["content"]
+    assert done["message"]["citations"][0]["document_id"] == knowledge_a[1].pk
+    conversation = Conversation.objects.get(pk=done["conversation_id"])
+    assert conversation.channel == "websocket"
+    assert conversation.messages.count() == 2
+
+
+def test_the_token_can_travel_as_a_subprotocol(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0  # no knowledge needed
+
+    url = f"{live_asgi.ws_url}/ws/tenants/{tenant_a.tenant.pk}/chat/"
+    bearer = token(tenant_a, "agent")
+
+    async def scenario():
+        async with connect(url, subprotocols=["bearer", bearer]) as socket:
+            assert socket.subprotocol == "bearer"
+            await socket.send(json.dumps({"type": "ping"}))
+            return await receive(socket)
+
+    assert asyncio.run(scenario()) == {"type": "pong"}
+
+
+@pytest.mark.parametrize("case", ["no_token", "bad_token", "other_tenant", "suspended"])
+def test_refused_sockets_are_told_why_and_closed(live_asgi, tenant_a, tenant_b, case):
+    url = {
+        "no_token": f"{live_asgi.ws_url}/ws/tenants/{tenant_a.tenant.pk}/chat/",
+        "bad_token": f"{live_asgi.ws_url}/ws/tenants/{tenant_a.tenant.pk}/chat/?token=not-a-jwt",
+        "other_tenant": socket_url(live_asgi, tenant_b, "tenant_admin", tenant=tenant_a.tenant),
+        "suspended": socket_url(live_asgi, tenant_a, "end_user"),
+    }[case]
+    if case == "suspended":
+        tenant_a.tenant.status = "suspended"
+        tenant_a.tenant.save()
+    expected = {"no_token": 4401, "bad_token": 4401, "other_tenant": 4404, "suspended": 4403}[case]
+
+    async def scenario():
+        async with connect(url) as socket:
+            error = await receive(socket)
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(socket)
+            return error, closed.value.rcvd.code
+
+    error, code = asyncio.run(scenario())
+    assert error["type"] == "error" and error["error"]["message"]
+    assert code == expected
+
+
+def test_bad_frames_get_error_events_and_the_socket_stays_open(live_asgi, tenant_a):
+    url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def scenario():
+        async with connect(url) as socket:
+            answers = []
+            for frame in [
+                "not json",
+                "[1, 2]",
+                json.dumps({"type": "dance"}),
+                json.dumps({"type": "message"}),
+                json.dumps({"type": "message", "message": "x", "conversation_id": "nope"}),
+            ]:
+                await socket.send(frame)
+                answers.append(await receive(socket))
+            await socket.send(json.dumps({"type": "ping"}))
+            answers.append(await receive(socket))
+            return answers
+
+    answers = asyncio.run(scenario())
+    assert [answer["type"] for answer in answers] == ["error"] * 5 + ["pong"]
+    assert not Conversation.objects.exists()
+
+
+def test_tenant_b_cannot_subscribe_to_or_continue_tenant_a_conversations(
+    live_asgi, tenant_a, tenant_b, settings
+):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    conversation = Conversation.objects.create(
+        tenant=tenant_a.tenant, user=tenant_a.user("end_user"), title="A"
+    )
+
+    url = socket_url(live_asgi, tenant_b, "tenant_admin")
+
+    async def scenario():
+        async with connect(url) as socket:
+            answers = []
+            for kind in ("subscribe", "message", "handoff"):
+                await socket.send(
+                    json.dumps({"type": kind, "message": "hi", "conversation_id": str(conversation.pk)})
+                )
+                answers.append(await receive(socket))
+            return answers
+
+    for answer in asyncio.run(scenario()):
+        assert answer["type"] == "error" and answer["error"]["code"] == "not_found", answer
+    assert conversation.messages.count() == 0
+
+
+def test_a_disconnect_mid_stream_stops_generation_and_keeps_what_was_said(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    with llm_wire_server(api_key=None) as server:
+        assistant_update(
+            tenant=tenant_a.tenant,
+            data={
+                "providers": [
+                    {"kind": "openai_compatible", "model": "paced-400-20", "base_url": server.base_url}
+                ]
+            },
+        )
+
+        url = socket_url(live_asgi, tenant_a, "end_user")
+
+        async def scenario():
+            async with connect(url) as socket:
+                await socket.send(json.dumps({"type": "message", "message": "Tell me everything."}))
+                for _ in range(5):
+                    assert (await receive(socket))["type"] == "token"
+            # The socket is closed here, about 100 ms into an 8 s answer.
+
+        asyncio.run(scenario())
+        deadline = time.monotonic() + 10
+        while not Message.objects.filter(role="assistant").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        answer = Message.objects.get(role="assistant")
+        assert answer.status == "interrupted"
+        assert 5 <= len(answer.content.split()) < 400
+        # The platform closed its stream to the provider: the provider stopped early.
+        deadline = time.monotonic() + 10
+        while server.closed_early < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.closed_early == 1
+
+
+def test_handoff_an_agent_reply_reaches_the_end_users_socket(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+
+    end_user_url = socket_url(live_asgi, tenant_a, "end_user")
+    agent_url = socket_url(live_asgi, tenant_a, "agent")
+    bearer = token(tenant_a, "agent")
+
+    async def scenario():
+        async with connect(end_user_url) as end_user:
+            await end_user.send(json.dumps({"type": "message", "message": "My order never arrived."}))
+            done, _ = await until(end_user, "done")
+            conversation = done["conversation_id"]
+            await end_user.send(json.dumps({"type": "handoff", "conversation_id": conversation}))
+            status, _ = await until(end_user, "status")
+            assert status["status"] == "handoff"
+
+            # An agent, on their own socket, sees the queue change; they answer over REST.
+            async with connect(agent_url) as agent_socket:
+                await agent_socket.send(json.dumps({"type": "subscribe", "conversation_id": conversation}))
+                await until(agent_socket, "subscribed")
+                base = f"/v1/tenants/{tenant_a.tenant.pk}/chat/conversations/{conversation}"
+                taken = await asyncio.to_thread(post, live_asgi, f"{base}/take", bearer)
+                assert taken.status == 200, taken.read()
+                reply = await asyncio.to_thread(
+                    post, live_asgi, f"{base}/reply", bearer, {"message": "您好，我來幫您查詢訂單。"}
+                )
+                assert reply.status == 201, reply.read()
+
+                received, _ = await until(end_user, "agent_message")
+                # While a human holds it, the bot is silent: the end user's next message reaches the agent.
+                await end_user.send(
+                    json.dumps({"type": "message", "message": "謝謝！", "conversation_id": conversation})
+                )
+                silent, before = await until(end_user, "done")
+                relayed, _ = await until(agent_socket, "user_message")
+                return received, silent, before, relayed
+
+    received, silent, before, relayed = asyncio.run(scenario())
+    assert received["message"]["content"] == "您好，我來幫您查詢訂單。"
+    assert received["message"]["role"] == "agent"
+    assert silent["message"] is None and not [event for event in before if event["type"] == "token"]
+    assert relayed["message"]["content"] == "謝謝！"
+
+
+def test_the_per_minute_limit_answers_an_error_event_with_retry_after(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    plan = tenant_a.tenant.plan
+    plan.requests_per_minute = 1
+    plan.save()
+
+    url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def scenario():
+        async with connect(url) as socket:
+            await socket.send(json.dumps({"type": "message", "message": "first"}))
+            await until(socket, "done")
+            await socket.send(json.dumps({"type": "message", "message": "second"}))
+            return await until(socket, "error")
+
+    error, _ = asyncio.run(scenario())
+    assert error["error"]["code"] == "rate_limited"
+    assert error["error"]["details"]["retry_after_seconds"] > 0
+    assert Message.objects.filter(role="user").count() == 1
+
+
+def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    with llm_wire_server() as server:
+        assistant_update(
+            tenant=tenant_a.tenant,
+            data={
+                "providers": [
+                    {
+                        "kind": "openai",
+                        "model": "fail-500",
+                        "base_url": server.base_url,
+                        "api_key": server.api_key,
+                    }
+                ]
+            },
+        )
+
+        url = socket_url(live_asgi, tenant_a, "end_user")
+
+        async def scenario():
+            async with connect(url) as socket:
+                await socket.send(json.dumps({"type": "message", "message": "Anyone there?"}))
+                return await until(socket, "error")
+
+        error, before = asyncio.run(scenario())
+    assert error["error"]["code"] == "provider_unavailable"
+    assert not [event for event in before if event["type"] == "token"]
+    assert list(Message.objects.values_list("role", "content")) == [("user", "Anyone there?")]
+
+
+def test_sse_streams_over_a_real_connection_before_the_answer_is_complete(live_asgi, tenant_a, settings):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    with llm_wire_server(api_key=None) as server:
+        assistant_update(
+            tenant=tenant_a.tenant,
+            data={
+                "providers": [
+                    {"kind": "openai_compatible", "model": "paced-50-20", "base_url": server.base_url}
+                ]
+            },
+        )
+        path = f"/v1/tenants/{tenant_a.tenant.pk}/chat/stream"
+        bearer = token(tenant_a, "end_user")
+        started = time.monotonic()
+        arrivals = []
+        response = post(live_asgi, path, bearer, {"message": "Hello"}, accept="text/event-stream")
+        assert response.status == 200
+        for raw in response:
+            line = raw.decode().strip()
+            if line.startswith("event: "):
+                arrivals.append((line[7:], time.monotonic() - started))
+    assert arrivals[-1][0] == "done"
+    first_token = next(moment for kind, moment in arrivals if kind == "token")
+    # 50 tokens 20 ms apart take about a second: the first one arrives long before the end.
+    assert arrivals[-1][1] - first_token > 0.5
