@@ -1,4 +1,4 @@
-"""Run the knowledge benchmarks one after another and print their figures.
+"""Run the benchmarks one after another and print their figures.
 
     .venv/bin/python bench/run_all.py           # full size: 20 to 30 minutes on 2 cores
     .venv/bin/python bench/run_all.py --quick   # small sizes, a few minutes
@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("embedding_throughput.py", [], ["--passages", "64"]),
     ("ingestion_throughput.py", [], ["--documents", "8"]),
     ("search_latency.py", [], ["--chunks", "5000", "--queries", "60", "--real-vectors", "100"]),
+    ("chat_streaming.py", [], ["--levels", "1", "20", "--tokens", "50"]),
 ]
 
 
