@@ -1,6 +1,10 @@
 """The tenant's assistant: instructions, history budget, handoff, and the provider chain.
 Thin: validate, call a service or selector, shape. API keys are write-only: no answer carries one."""
 
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -16,6 +20,21 @@ TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
 MAX_PROVIDERS = 5
 MAX_OUTPUT_TOKENS = 8192
 KIND_CHOICES = [(kind, KIND_LABELS[kind]) for kind in KINDS]
+
+
+def private_address_of(url: str) -> str | None:
+    """The first private, loopback, link-local or otherwise internal address `url`'s host
+    resolves to, or None. An unresolvable host counts as refused ("unresolvable")."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return "unresolvable"
+    for address in sorted(addresses):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            return address
+    return None
 
 
 class ProviderInput(serializers.Serializer):
@@ -62,6 +81,13 @@ class ProviderInput(serializers.Serializer):
             errors["model"] = ["This provider needs a model."]
         if data["kind"] in NEEDS_BASE_URL and not data["base_url"]:
             errors["base_url"] = ["This provider needs a base URL."]
+        elif data["base_url"] and not settings.LLM_ALLOW_PRIVATE_BASE_URLS:
+            address = private_address_of(data["base_url"])
+            if address:
+                errors["base_url"] = [
+                    f"This URL's host resolves to an internal address ({address}); the platform "
+                    "only calls public servers unless its operator allows private ones."
+                ]
         if errors:
             raise serializers.ValidationError(errors)
         data["model"] = data["model"].strip()

@@ -333,5 +333,9 @@ LLM_ENCRYPTION_KEYS = env_list("LLM_ENCRYPTION_KEYS", [])
 # Per-attempt connect/read timeout of a provider call, and the client's retries on 429/5xx.
 LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 30)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+# Whether a tenant may point a provider at a private, loopback or link-local address (a local
+# Ollama in development, a vLLM inside the company network). Off in production unless set:
+# otherwise any tenant admin could make the platform call its internal services.
+LLM_ALLOW_PRIVATE_BASE_URLS = env_bool("LLM_ALLOW_PRIVATE_BASE_URLS", DEBUG)
 if LLM_TIMEOUT_SECONDS < 1 or LLM_MAX_RETRIES < 0:
     raise ImproperlyConfigured("LLM_TIMEOUT_SECONDS must be at least 1 and LLM_MAX_RETRIES at least 0.")

@@ -169,3 +169,32 @@ def test_the_key_appears_in_no_response_even_on_errors(tenant_a):
     client = tenant_a.client("tenant_admin")
     invalid = body(providers=[{"kind": "openai", "model": "", "api_key": SECRET}])
     assert SECRET not in put(client, tenant_a, invalid).content.decode()
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:6379/v1",  # the platform's own Redis
+        "http://169.254.169.254/latest/",  # a cloud metadata service
+        "http://10.0.0.7/v1",
+        "http://[::1]:8000/v1",
+        "http://localhost:11434/v1",
+    ],
+)
+def test_internal_addresses_are_refused_unless_the_operator_allows_them(tenant_a, settings, base_url):
+    settings.LLM_ALLOW_PRIVATE_BASE_URLS = False
+    client = tenant_a.client("tenant_admin")
+    provider = {"kind": "openai_compatible", "model": "llama", "base_url": base_url}
+
+    error = assert_error(put(client, tenant_a, body(providers=[provider])), 400, "validation_error")
+
+    assert "internal address" in json.dumps(error["details"])
+    assert not ProviderConfig.objects.for_tenant(tenant_a.tenant).exists()
+    settings.LLM_ALLOW_PRIVATE_BASE_URLS = True
+    assert put(client, tenant_a, body(providers=[provider])).status_code == 200
+
+
+def test_a_public_address_is_accepted_with_private_ones_refused(tenant_a, settings):
+    settings.LLM_ALLOW_PRIVATE_BASE_URLS = False
+    provider = {"kind": "openai_compatible", "model": "llama", "base_url": "https://93.184.215.14/v1"}
+    assert put(tenant_a.client("tenant_admin"), tenant_a, body(providers=[provider])).status_code == 200
