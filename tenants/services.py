@@ -63,6 +63,11 @@ def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
     unknown = set(changes) - _UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"tenant_update cannot change {sorted(unknown)}")
+    if isinstance(changes.get("settings"), dict):
+        # Settings are sections (retrieval, assistant, ...): a PATCH replaces the sections it
+        # names and keeps the others; a section set to null is removed.
+        merged = {**(tenant.settings or {}), **changes["settings"]}
+        changes["settings"] = {name: value for name, value in merged.items() if value is not None}
     for field, value in changes.items():
         setattr(tenant, field, value)
     tenant.save(update_fields=[*changes, "updated_at"])

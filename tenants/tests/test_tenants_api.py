@@ -160,3 +160,21 @@ def test_member_role_must_be_a_known_role(tenant_a):
     )
     assert_error(response, 400, "validation_error")
     assert "role" in response.json()["error"]["details"]
+
+
+def test_a_settings_patch_replaces_only_the_sections_it_names(tenant_a):
+    tenant = tenant_a.tenant
+    tenant.settings = {
+        "assistant": {"system_prompt": "你是客服。"},
+        "retrieval": {"top_k": 3},
+        "old": {"x": 1},
+    }
+    tenant.save()
+
+    response = tenant_a.client("tenant_admin").patch(
+        f"/v1/tenants/{tenant.pk}", {"settings": {"retrieval": {"top_k": 8}, "old": None}}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    tenant.refresh_from_db()
+    assert tenant.settings == {"assistant": {"system_prompt": "你是客服。"}, "retrieval": {"top_k": 8}}
