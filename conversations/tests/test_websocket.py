@@ -245,12 +245,16 @@ def test_handoff_an_agent_reply_reaches_the_end_users_socket(live_asgi, tenant_a
     assert relayed["message"]["content"] == "謝謝！"
 
 
-def test_the_per_minute_limit_answers_an_error_event_with_retry_after(live_asgi, tenant_a, settings):
+@pytest.mark.parametrize(
+    ("limit", "code"), [("requests_per_minute", "rate_limited"), ("monthly_token_quota", "quota_exceeded")]
+)
+def test_an_exhausted_limit_answers_an_error_event_with_retry_after(
+    live_asgi, tenant_a, settings, limit, code
+):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     plan = tenant_a.tenant.plan
-    plan.requests_per_minute = 1
+    setattr(plan, limit, 1)  # one request a minute, or one token a month (the first answer uses more)
     plan.save()
-
     url = socket_url(live_asgi, tenant_a, "end_user")
 
     async def scenario():
@@ -261,7 +265,7 @@ def test_the_per_minute_limit_answers_an_error_event_with_retry_after(live_asgi,
             return await until(socket, "error")
 
     error, _ = asyncio.run(scenario())
-    assert error["error"]["code"] == "rate_limited"
+    assert error["error"]["code"] == code
     assert error["error"]["details"]["retry_after_seconds"] > 0
     assert Message.objects.filter(role="user").count() == 1
 
