@@ -4,18 +4,19 @@ conversations on one server process.
     .venv/bin/python bench/chat_streaming.py                       # 1, 50, 200 conversations
     .venv/bin/python bench/chat_streaming.py --levels 1 20 --tokens 50
 
-A local provider (the test suite's wire server, OpenAI-compatible, its own process) streams
-`--tokens` tokens `--pace` ms apart. The platform runs as production runs it: daphne serving
-`platform_project.asgi` in its own process (DEBUG off), a Milvus Lite server, a tenant whose
-provider is that local server. At each level, N clients open sockets and ask at once; each
-records when its first token and its last token arrived.
+A local provider (the test suite's wire server, OpenAI-compatible, in its own process) streams
+`--tokens` tokens `--pace` ms apart, each stamped with the time it was sent. The platform runs as
+in production: daphne serving `platform_project.asgi` in its own process (DEBUG off), a Milvus
+Lite server, one tenant with one document whose provider is that local server. At each level, N
+clients open sockets and ask at once. Then the same N streams are read straight from the
+provider with the `openai` client: the floor.
 
-The same N streams are then read straight from the provider with the `openai` client (the
-floor). The figures:
-
-- time to first token added by the platform = client's first token - retrieval (the platform's
-  own measure, sent in the `done` event) - the provider's own first-token delay (the floor);
-- per-token overhead = (client's first-to-last token time - the floor's) / tokens.
+- per-token latency: when a token reached the client minus when the provider sent it (same
+  machine, same clock); the overhead is the platform's median minus the floor's;
+- time to first token added by the platform: the client's time to first token, minus the
+  retrieval of that question (the platform's own measure, in the `done` event's `timings`), minus
+  the floor's time to first token at the same concurrency. What remains is the platform's own
+  work and its waiting: admission, saving the question, the prompt, the provider call, delivery.
 """
 
 import argparse
@@ -65,28 +66,33 @@ def setup_tenant(provider_url: str, model: str, users: int) -> tuple[str, list[s
     return str(tenant.pk), tokens
 
 
+def _sent_at(delta: str) -> float | None:
+    """The provider's send time stamped in a paced token (`w3@1764000000.123456 `)."""
+    _, _, stamp = delta.strip().partition("@")
+    try:
+        return float(stamp)
+    except ValueError:
+        return None
+
+
 async def one_conversation(url: str, question: str) -> dict:
     from websockets.asyncio.client import connect
 
     async with connect(url, max_size=None, open_timeout=120) as socket:
         sent = time.perf_counter()
         await socket.send(json.dumps({"type": "message", "message": question}))
-        first = last = None
-        tokens = 0
+        first = None
+        delays = []
         while True:
             event = json.loads(await asyncio.wait_for(socket.recv(), 300))
-            now = time.perf_counter()
             if event["type"] == "token":
-                tokens += 1
-                first = first or now
-                last = now
+                arrived = time.time()
+                first = first or time.perf_counter()
+                stamp = _sent_at(event["delta"])
+                if stamp is not None:
+                    delays.append(arrived - stamp)
             elif event["type"] == "done":
-                return {
-                    "ttft": first - sent,
-                    "stream": last - first,
-                    "tokens": tokens,
-                    "retrieval": event["timings"]["retrieval_ms"] / 1000,
-                }
+                return {"ttft": first - sent, "delays": delays, "timings": event["timings"]}
             elif event["type"] == "error":
                 raise RuntimeError(event["error"])
 
@@ -98,18 +104,19 @@ async def platform_level(ws_base: str, tenant_id: str, tokens: list[str]) -> lis
 
 async def one_bare_stream(client, model: str) -> dict:
     sent = time.perf_counter()
-    first = last = None
-    tokens = 0
+    first = None
+    delays = []
     stream = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "How long is the warranty?"}], stream=True
     )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
-            now = time.perf_counter()
-            tokens += 1
-            first = first or now
-            last = now
-    return {"ttft": first - sent, "stream": last - first, "tokens": tokens}
+            arrived = time.time()
+            first = first or time.perf_counter()
+            stamp = _sent_at(chunk.choices[0].delta.content)
+            if stamp is not None:
+                delays.append(arrived - stamp)
+    return {"ttft": first - sent, "delays": delays}
 
 
 async def bare_level(provider_url: str, model: str, concurrency: int) -> list[dict]:
@@ -193,27 +200,32 @@ def main() -> None:
         print(
             f"Provider: {arguments.tokens} tokens, {arguments.pace} ms apart, own process; platform: one daphne process\n"
         )
+        asyncio.run(bare_level(provider_url, model, 1))  # warm-up of the floor's client
         header = (
             f"{'conversations':>13} | {'client TTFT p50/p95 ms':>22} | {'retrieval p50 ms':>16} | "
-            f"{'floor TTFT p50 ms':>17} | {'added TTFT p50/p95 ms':>21} | {'per-token overhead ms':>21}"
+            f"{'floor TTFT p50 ms':>17} | {'added TTFT p50/p95 ms':>21} | {'token latency p50/p95 ms':>24} | "
+            f"{'floor p50/p95 ms':>16} | {'overhead/token ms':>17}"
         )
         print(header)
         print("-" * len(header))
         for level in arguments.levels:
             measured = asyncio.run(platform_level(ws_base, tenant_id, tokens[:level]))
             floor = asyncio.run(bare_level(provider_url, model, level))
-            assert all(item["tokens"] == arguments.tokens for item in measured), "tokens lost"
+            assert all(len(item["delays"]) == arguments.tokens for item in measured), "tokens lost"
             floor_ttft = statistics.median(item["ttft"] for item in floor)
-            floor_stream = statistics.median(item["stream"] for item in floor)
-            added = [item["ttft"] - item["retrieval"] - floor_ttft for item in measured]
-            overhead = [(item["stream"] - floor_stream) / arguments.tokens for item in measured]
             ttft = [item["ttft"] for item in measured]
+            added = [item["ttft"] - item["timings"]["retrieval_ms"] / 1000 - floor_ttft for item in measured]
+            delays = [delay for item in measured for delay in item["delays"]]
+            floor_delays = [delay for item in floor for delay in item["delays"]]
+            ms = 1000
             print(
-                f"{level:>13} | {percentile(ttft, 0.5) * 1000:>10.1f} / {percentile(ttft, 0.95) * 1000:>9.1f} | "
-                f"{statistics.median(item['retrieval'] for item in measured) * 1000:>16.1f} | "
-                f"{floor_ttft * 1000:>17.1f} | "
-                f"{percentile(added, 0.5) * 1000:>9.1f} / {percentile(added, 0.95) * 1000:>9.1f} | "
-                f"{statistics.median(overhead) * 1000:>21.3f}",
+                f"{level:>13} | {percentile(ttft, 0.5) * ms:>10.1f} / {percentile(ttft, 0.95) * ms:>9.1f} | "
+                f"{statistics.median(item['timings']['retrieval_ms'] for item in measured):>16.1f} | "
+                f"{floor_ttft * ms:>17.1f} | "
+                f"{percentile(added, 0.5) * ms:>9.1f} / {percentile(added, 0.95) * ms:>9.1f} | "
+                f"{percentile(delays, 0.5) * ms:>11.2f} / {percentile(delays, 0.95) * ms:>10.2f} | "
+                f"{percentile(floor_delays, 0.5) * ms:>7.2f} / {percentile(floor_delays, 0.95) * ms:>6.2f} | "
+                f"{(percentile(delays, 0.5) - percentile(floor_delays, 0.5)) * ms:>17.2f}",
                 flush=True,
             )
     finally:

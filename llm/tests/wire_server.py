@@ -26,8 +26,9 @@ The model (Azure: the deployment) chooses the behaviour, so that one server serv
 - `hang`: sends nothing until the server stops or `hang_seconds` pass, then the normal answer;
 - `garbage`: 200 with a body that is not JSON (non-stream) or SSE whose data is not JSON;
 - `cut-stream`: a few deltas, then the connection drops without the end of the stream;
-- `paced-N-MS` (`paced-200-5`): N one-word deltas, MS milliseconds apart (for benchmarks, and
-  to show that a client closing early stops the generation).
+- `paced-N-MS` (`paced-200-5`): N one-word deltas, MS milliseconds apart, each stamped with the
+  time it was sent (`w3@1764000000.123456 `; OpenAI routes), for benchmarks, and to show that a
+  client closing early stops the generation.
 
 Counters: `requests` (every request: route, model, headers, JSON body), `active_streams` (streams
 being written now), `streams_started`, `streams_completed`, and `closed_early` (streams the client
@@ -175,6 +176,12 @@ def _all_text(body: dict) -> str:
         elif isinstance(content, list):
             texts.extend(part.get("text", "") for part in content if isinstance(part, dict))
     return "".join(texts)
+
+
+def _stamped(model: str, word: str) -> str:
+    """A paced token carries the time it is sent (`w3@1764000000.123456 `), so that a client on
+    the same machine measures what lies between the provider and itself."""
+    return f"{word.rstrip()}@{time.time():.6f} " if _PACED.match(model) else word
 
 
 def _answer_words(model: str, body: dict) -> list[str]:
@@ -474,7 +481,9 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
             for index, word in enumerate(words):
                 if pause and index:
                     time.sleep(pause)
-                yield chunk([{"index": 0, "delta": {"content": word}, "finish_reason": None}])
+                yield chunk(
+                    [{"index": 0, "delta": {"content": _stamped(model, word)}, "finish_reason": None}]
+                )
             if not complete:
                 return
             yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])
