@@ -103,19 +103,26 @@ async def platform_level(ws_base: str, tenant_id: str, tokens: list[str]) -> lis
 
 
 async def one_bare_stream(client, model: str) -> dict:
+    """The provider read straight with the openai client, the way the platform reads it (the
+    raw event stream, JSON per line), so that the difference is the platform alone."""
     sent = time.perf_counter()
     first = None
     delays = []
-    stream = await client.chat.completions.create(
+    request = client.chat.completions.with_streaming_response.create(
         model=model, messages=[{"role": "user", "content": "How long is the warranty?"}], stream=True
     )
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            arrived = time.time()
-            first = first or time.perf_counter()
-            stamp = _sent_at(chunk.choices[0].delta.content)
-            if stamp is not None:
-                delays.append(arrived - stamp)
+    async with request as response:
+        async for line in response.iter_lines():
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            choices = json.loads(line[5:]).get("choices") or []
+            content = choices and (choices[0].get("delta") or {}).get("content")
+            if content:
+                arrived = time.time()
+                first = first or time.perf_counter()
+                stamp = _sent_at(content)
+                if stamp is not None:
+                    delays.append(arrived - stamp)
     return {"ttft": first - sent, "delays": delays}
 
 
