@@ -655,8 +655,23 @@ def run(arguments, rng: random.Random, servers: list, workdir: str) -> None:
     print(f"\nMachine: {machine()}")
 
 
+def wait_until_ready(vector_index, seconds: float = 120) -> None:
+    """What a load balancer does after a restart: wait for readiness (the index server loads
+    every collection as it starts; `vector_index_ping` is what `/readyz` checks)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            vector_index.vector_index_ping()
+            return
+        except Exception:  # noqa: BLE001 - not ready yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def measure_restarts(*, servers: list, api, bare, stages, queries, weights, attempts: int = 3):
-    """Restart the server, search bare `attempts` times; restart again, search through the API."""
+    """Restart the server, wait until ready, search bare `attempts` times; restart again, wait,
+    search through the API."""
     from knowledge import vector_index
 
     _, query, tenant = queries[0]
@@ -666,6 +681,11 @@ def measure_restarts(*, servers: list, api, bare, stages, queries, weights, atte
     started = time.perf_counter()
     servers.append(restart_milvus_server(servers[-1]))
     steps.append(("restart (SIGTERM, start, port open)", (time.perf_counter() - started) * 1000, ""))
+    started = time.perf_counter()
+    wait_until_ready(vector_index)
+    steps.append(
+        ("until ready (/readyz: every collection loaded)", (time.perf_counter() - started) * 1000, "")
+    )
     started = time.perf_counter()
     bare.reconnect()
     steps.append(("bare: new client", (time.perf_counter() - started) * 1000, ""))
@@ -681,6 +701,9 @@ def measure_restarts(*, servers: list, api, bare, stages, queries, weights, atte
     started = time.perf_counter()
     servers.append(restart_milvus_server(servers[-1]))
     steps.append(("restart again", (time.perf_counter() - started) * 1000, ""))
+    started = time.perf_counter()
+    wait_until_ready(vector_index)
+    steps.append(("until ready", (time.perf_counter() - started) * 1000, ""))
     stages.wrap(vector_index, "_forget_client", "client dropped")
     for attempt in range(1, attempts + 1):
         stages.start()

@@ -7,6 +7,7 @@ partition key, because Milvus Lite 2.5 rejects any filter on a schema with a par
 """
 
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import grpc
 import numpy as np
 from django.conf import settings
 from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.client.types import LoadState
 
 from tenants.errors import ServiceUnavailable
 
@@ -63,24 +65,58 @@ class VectorHit:
     score: float
 
 
-def milvus_client(*, timeout: float = 10.0) -> MilvusClient:
+def milvus_client(*, timeout: float = 10.0, uri: str | None = None) -> MilvusClient:
     # A unique alias per client: pymilvus caches connections by alias, and a cached one that
     # went stale when Milvus restarted would never recover.
     return MilvusClient(
-        uri=settings.MILVUS_URI,
+        uri=uri or settings.MILVUS_URI,
         token=settings.MILVUS_TOKEN,
         timeout=timeout,
         alias=f"platform-{uuid.uuid4().hex}",
     )
 
 
+# The platform's collections: one per embedding model and dimension.
+COLLECTION_PREFIX = "chunks_"
+
+
+class VectorIndexLoading(VectorIndexUnavailable):
+    default_code = "vector_index_loading"
+    default_detail = "The knowledge index is loading. Try again shortly."
+
+
 def vector_index_ping(*, timeout: float = 2.0) -> None:
-    """Raise when Milvus does not answer within `timeout` seconds."""
+    """Raise when Milvus does not answer within `timeout` seconds, and `VectorIndexLoading` while
+    any collection is not loaded yet (after a restart of the index, until `load_all()` is done):
+    a process is ready only when no search would wait for a load."""
     client = milvus_client(timeout=timeout)
     try:
-        client.list_collections(timeout=timeout)
+        for name in client.list_collections(timeout=timeout):
+            if not name.startswith(COLLECTION_PREFIX):
+                continue  # another application's, in a shared Milvus
+            state = client.get_load_state(name, timeout=timeout)["state"]
+            if state != LoadState.Loaded:
+                raise VectorIndexLoading(f"loading: collection {name} is {state.name}.")
     finally:
         client.close()
+
+
+def load_all(*, uri: str, timeout: float = 600) -> list[tuple[str, float]]:
+    """Load every collection of the index at `uri` (seconds each). Milvus Lite forgets what was
+    loaded when it restarts, and loading 100,000 chunks takes seconds: the index's supervisor
+    calls this as soon as it serves, so that no search pays for it."""
+    client = milvus_client(timeout=int(timeout), uri=uri)
+    loaded = []
+    try:
+        for name in client.list_collections(timeout=int(timeout)):
+            if not name.startswith(COLLECTION_PREFIX):
+                continue
+            started = time.perf_counter()
+            client.load_collection(name, timeout=int(timeout))
+            loaded.append((name, time.perf_counter() - started))
+    finally:
+        client.close()
+    return loaded
 
 
 def _shared_client() -> MilvusClient:
@@ -110,7 +146,7 @@ def _forget_client() -> None:
 
 def collection_name(*, embedder_name: str, dimension: int) -> str:
     safe = "".join(char if char.isalnum() else "_" for char in embedder_name.lower())
-    return f"chunks_{safe}_{dimension}"
+    return f"{COLLECTION_PREFIX}{safe}_{dimension}"
 
 
 def _scoped(tenant_id, condition: str | None = None) -> str:

@@ -144,3 +144,48 @@ def test_a_collection_created_elsewhere_without_indexes_is_completed_and_searcha
     )
     hits = vector_index.search_dense(collection="half_made", tenant_id=tenant, vector=unit(1, 0, 0), limit=3)
     assert [hit.chunk_id for hit in hits] == [10]
+
+
+def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client):
+    from pymilvus import MilvusClient
+
+    vector_index.ensure_collection(name="chunks_ready_test", dimension=3)
+    MilvusClient(uri=own_milvus.uri).release_collection("chunks_ready_test")
+
+    with pytest.raises(vector_index.VectorIndexLoading):
+        vector_index.vector_index_ping()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "loading" in response.json()["checks"]["vector_index"]["error"]
+
+    assert [name for name, _ in vector_index.load_all(uri=own_milvus.uri)] == ["chunks_ready_test"]
+    vector_index.vector_index_ping()
+
+
+def test_the_index_server_loads_its_collections_when_it_starts(own_milvus):
+    """After a restart nothing is loaded; the supervisor (`manage.py milvus_server`) loads every
+    collection itself, so the first search after readiness does not pay for it."""
+    import time
+
+    from pymilvus import MilvusClient
+    from pymilvus.client.types import LoadState
+
+    tenant = uuid.uuid4()
+    vector_index.ensure_collection(name="chunks_restart_load", dimension=3)
+    chunk = vector_index.IndexedChunk(chunk_id=1, document_id=1, dense=unit(0, 0, 1), sparse={2: 1.0})
+    vector_index.replace_document(
+        collection="chunks_restart_load", tenant_id=tenant, document_id=1, chunks=[chunk]
+    )
+    own_milvus.stop()
+    own_milvus.start()
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            vector_index.vector_index_ping()
+            break
+        except vector_index.VectorIndexUnavailable:
+            assert time.monotonic() < deadline, "the index never became ready"
+            time.sleep(0.1)
+    state = MilvusClient(uri=own_milvus.uri).get_load_state("chunks_restart_load")["state"]
+    assert state == LoadState.Loaded

@@ -9,16 +9,21 @@ this command is killed, so no orphan keeps serving an index nobody supervises.
 
 import ctypes
 import fcntl
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 _PR_SET_PDEATHSIG = 1
+logger = logging.getLogger(__name__)
 
 
 def _die_with_parent() -> None:
@@ -33,6 +38,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.MILVUS_LITE_PORT)
         parser.add_argument("--data", default=str(settings.MILVUS_LITE_DATA))
+
+    def _load_collections(self, port: int, process: subprocess.Popen) -> None:
+        """Milvus Lite starts with nothing loaded: load every collection now, before traffic
+        (readiness reports `loading` until then), rather than on a user's first search."""
+        from knowledge.vector_index import load_all
+
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        try:
+            for name, seconds in load_all(uri=f"http://127.0.0.1:{port}"):
+                self.stdout.write(f"Milvus Lite loaded {name} in {seconds:.1f} s")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - not fatal: the first search loads what it needs
+            logger.warning("Could not load the collections at start", exc_info=True)
 
     def handle(self, *args, port: int, data: str, **options):
         import milvus_lite
@@ -58,6 +81,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Milvus Lite serving {data_path} on 127.0.0.1:{port}")
         sys.stdout.flush()
+        threading.Thread(target=self._load_collections, args=(port, process), daemon=True).start()
 
         stopping = []
 
