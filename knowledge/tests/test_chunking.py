@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from knowledge.chunking import ChunkDraft, chunk_sections
+from knowledge.chunking import ChunkDraft, chunk_sections, is_mostly_alphabetic
 
 
 @dataclass(frozen=True)
@@ -335,3 +335,19 @@ def test_random_texts_keep_every_rule(seed):
         page_chunks = [visible(chunk.text) for chunk in chunks if chunk.page == page]
         assert all(piece in page_text for piece in page_chunks)
         assert sum(map(len, page_chunks)) >= len(page_text)
+
+
+@pytest.mark.parametrize(
+    ("texts", "alphabetic"),
+    [
+        (["The warranty covers two years.", "Batteries: one year."], True),
+        ([RETURNS_ZH], False),
+        # Mostly Chinese with English product names is Chinese; the reverse is English.
+        ([RETURNS_ZH + " iPhone 15 Pro, MacBook Air."], False),
+        (["Returns within 7 days (七天鑑賞期) with the receipt; refunds in 14 working days."], True),
+        (["", "   "], False),
+        (["12345 67890 — ...!!!"], False),
+    ],
+)
+def test_documents_in_alphabetic_scripts_are_told_from_chinese(texts, alphabetic):
+    assert is_mostly_alphabetic([Section(text) for text in texts]) is alphabetic

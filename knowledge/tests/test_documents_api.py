@@ -399,3 +399,15 @@ def test_document_list_filters_and_stays_query_bounded(
     assert body["count"] == 2
     assert client.get(f"/v1/tenants/{tenant_a.tenant.pk}/documents?search=warr").json()["count"] == 1
     assert client.get(f"/v1/tenants/{tenant_a.tenant.pk}/documents?status=failed").json()["count"] == 0
+
+
+def test_english_documents_get_larger_chunks_than_chinese_ones(tenant_a, eager_ingestion, settings):
+    """A character of Chinese carries about a word; of English, a sixth of one: an English
+    document is cut at CHUNK_SIZE_ALPHABETIC characters, a Chinese one at CHUNK_SIZE."""
+    english = " ".join(f"Sentence number {n} describes the warranty terms in plain words." for n in range(14))
+    chinese = "".join(f"第{n}條：保固條款以清楚的文字說明，商品到貨後七天內可以退貨。" for n in range(30))
+    assert settings.CHUNK_SIZE < len(english) < settings.CHUNK_SIZE_ALPHABETIC
+    assert settings.CHUNK_SIZE < len(chinese) < settings.CHUNK_SIZE_ALPHABETIC
+
+    assert uploaded(tenant_a, "terms.txt", english.encode()).chunks.count() == 1
+    assert uploaded(tenant_a, "條款.txt", chinese.encode()).chunks.count() >= 2
