@@ -225,6 +225,18 @@ async def turn_answer(turn: Turn):
     usage: Usage | None = None
     first_token_ms: int | None = None
     finished = False
+
+    def save(status: str):
+        """Save what has been generated so far as the answer."""
+        return db(_finish)(
+            turn,
+            text="".join(parts),
+            grounding=grounding,
+            usage=usage,
+            status=status,
+            first_token_ms=first_token_ms,
+        )
+
     try:
         async with aclosing(stream_with_fallback(providers, request)) as stream:
             async for event in stream:
@@ -249,14 +261,7 @@ async def turn_answer(turn: Turn):
     except ProviderError as exc:
         # The provider broke off after it had started answering: keep what it said.
         finished = True
-        message = await db(_finish)(
-            turn,
-            text="".join(parts),
-            grounding=grounding,
-            usage=usage,
-            status=Message.Status.INTERRUPTED,
-            first_token_ms=first_token_ms,
-        )
+        message = await save(Message.Status.INTERRUPTED)
         yield _error(
             "provider_interrupted",
             "The assistant stopped in the middle of its answer. Please ask again.",
@@ -267,24 +272,8 @@ async def turn_answer(turn: Turn):
     finally:
         if not finished and parts:
             # Cancelled or closed by the consumer (the client went away): save what was said.
-            await asyncio.shield(
-                db(_finish)(
-                    turn,
-                    text="".join(parts),
-                    grounding=grounding,
-                    usage=usage,
-                    status=Message.Status.INTERRUPTED,
-                    first_token_ms=first_token_ms,
-                )
-            )
-    message = await db(_finish)(
-        turn,
-        text="".join(parts),
-        grounding=grounding,
-        usage=usage,
-        status=Message.Status.COMPLETE,
-        first_token_ms=first_token_ms,
-    )
+            await asyncio.shield(save(Message.Status.INTERRUPTED))
+    message = await save(Message.Status.COMPLETE)
     handed_off = await db(_hand_off_if_unanswered)(turn, assistant, grounding)
     # From the question's arrival: retrieval alone, everything before the provider call, the
     # first token from the provider, the saved answer.

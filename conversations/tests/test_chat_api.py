@@ -7,6 +7,7 @@ import pytest
 
 from conftest import client_for, make_user
 from conversations.models import Conversation, Feedback, Message
+from conversations.tests.conftest import use_provider
 from knowledge.models import Chunk
 from llm.models import UsageDay
 from llm.services import assistant_update
@@ -326,19 +327,7 @@ def test_a_failing_provider_hands_the_question_to_the_fallback(tenant_a, knowled
 
 def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(tenant_a, knowledge_a):
     with llm_wire_server() as server:
-        assistant_update(
-            tenant=tenant_a.tenant,
-            data={
-                "providers": [
-                    {
-                        "kind": "openai",
-                        "model": "fail-500",
-                        "base_url": server.base_url,
-                        "api_key": server.api_key,
-                    }
-                ]
-            },
-        )
+        use_provider(tenant_a, server, "fail-500")
         response = chat(tenant_a, "How long is the battery covered?")
         events = sse_events(stream(tenant_a, "And the screen?"))
 
@@ -354,19 +343,7 @@ def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(t
 
 def test_a_stream_cut_half_way_keeps_the_partial_answer_and_says_so(tenant_a, knowledge_a):
     with llm_wire_server() as server:
-        assistant_update(
-            tenant=tenant_a.tenant,
-            data={
-                "providers": [
-                    {
-                        "kind": "openai",
-                        "model": "cut-stream",
-                        "base_url": server.base_url,
-                        "api_key": server.api_key,
-                    }
-                ]
-            },
-        )
+        use_provider(tenant_a, server, "cut-stream")
         events = sse_events(stream(tenant_a, "How long is the battery covered?"))
 
     kinds = [kind for kind, _ in events]

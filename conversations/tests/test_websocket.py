@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.services import token_pair_for
 from conversations.models import Conversation, Message
-from llm.services import assistant_update
+from conversations.tests.conftest import use_provider
 from llm.tests.wire_server import llm_wire_server
 from tenants.models import Membership
 
@@ -169,14 +169,7 @@ def test_tenant_b_cannot_subscribe_to_or_continue_tenant_a_conversations(
 def test_a_disconnect_mid_stream_stops_generation_and_keeps_what_was_said(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     with llm_wire_server(api_key=None) as server:
-        assistant_update(
-            tenant=tenant_a.tenant,
-            data={
-                "providers": [
-                    {"kind": "openai_compatible", "model": "paced-400-20", "base_url": server.base_url}
-                ]
-            },
-        )
+        use_provider(tenant_a, server, "paced-400-20", kind="openai_compatible")
 
         url = socket_url(live_asgi, tenant_a, "end_user")
 
@@ -273,19 +266,7 @@ def test_an_exhausted_limit_answers_an_error_event_with_retry_after(
 def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     with llm_wire_server() as server:
-        assistant_update(
-            tenant=tenant_a.tenant,
-            data={
-                "providers": [
-                    {
-                        "kind": "openai",
-                        "model": "fail-500",
-                        "base_url": server.base_url,
-                        "api_key": server.api_key,
-                    }
-                ]
-            },
-        )
+        use_provider(tenant_a, server, "fail-500")
 
         url = socket_url(live_asgi, tenant_a, "end_user")
 
@@ -303,14 +284,7 @@ def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi,
 def test_sse_streams_over_a_real_connection_before_the_answer_is_complete(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     with llm_wire_server(api_key=None) as server:
-        assistant_update(
-            tenant=tenant_a.tenant,
-            data={
-                "providers": [
-                    {"kind": "openai_compatible", "model": "paced-50-20", "base_url": server.base_url}
-                ]
-            },
-        )
+        use_provider(tenant_a, server, "paced-50-20", kind="openai_compatible")
         path = f"/v1/tenants/{tenant_a.tenant.pk}/chat/stream"
         bearer = token(tenant_a, "end_user")
         started = time.monotonic()
