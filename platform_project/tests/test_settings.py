@@ -9,14 +9,14 @@ import pytest
 from conftest import ROOT
 
 
-def load_settings(**environment) -> subprocess.CompletedProcess:
+def load_settings(*, show: str = "settings.DEBUG", **environment) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY"}}
     env.update(environment)
     return subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+            f"import django; django.setup(); from django.conf import settings; print({show})",
         ],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "platform_project.settings"},
@@ -50,3 +50,28 @@ def test_malformed_values_fail_loudly_naming_the_variable(variable, value):
     result = load_settings(**{variable: value})
     assert result.returncode != 0
     assert variable in result.stderr
+
+
+def test_production_hashes_with_argon2_and_sets_secure_cookies_and_headers():
+    shown = (
+        "settings.PASSWORD_HASHERS[0], settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
+        "settings.SECURE_CONTENT_TYPE_NOSNIFF, settings.X_FRAME_OPTIONS, settings.SECURE_HSTS_SECONDS, "
+        "settings.CORS_ALLOWED_ORIGINS"
+    )
+    result = load_settings(
+        show=shown,
+        DEBUG="false",
+        SECRET_KEY="k" * 50,
+        SECURE_HSTS_SECONDS="31536000",
+        CORS_ALLOWED_ORIGINS="https://shop.example.com.tw",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "True",
+        "True",
+        "True",
+        "DENY",
+        "31536000",
+        "['https://shop.example.com.tw']",
+    ]
