@@ -10,12 +10,8 @@ from datetime import timedelta
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.services import invitation_create
-from conftest import client_for, make_user
-from conversations.models import Conversation, Message
-from knowledge.models import Document
+from conftest import client_for
 from tenants.roles import PLATFORM_ADMIN, Capability, Role, role_can
-from tenants.services import membership_create
 
 
 @dataclass(frozen=True)
@@ -203,45 +199,6 @@ ENDPOINTS = [
 ]
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
 ROLES = [PLATFORM_ADMIN, *Role.values]
-
-
-@pytest.fixture
-def objects_of_a(tenant_a, milvus_uri):
-    """A spare member, a pending invitation and a document in tenant A, for the endpoints
-    that name one."""
-    spare = make_user("spare.a@example.com")
-    member = membership_create(tenant=tenant_a.tenant, user=spare, role=Role.AGENT)
-    invitation, _token = invitation_create(
-        tenant=tenant_a.tenant,
-        email="invited.a@example.com",
-        role=Role.AGENT,
-        invited_by=tenant_a.tenant_admin,
-    )
-    document = Document.objects.create(
-        tenant=tenant_a.tenant,
-        title="退貨政策",
-        filename="policy.txt",
-        kind="txt",
-        content_type="text/plain",
-        size_bytes=10,
-        sha256="0" * 64,
-        file_path=f"tenants/{tenant_a.tenant.pk}/documents/policy.txt",
-        status=Document.Status.READY,
-    )
-    # The end user's own conversation, with an answer to rate.
-    conversation = Conversation.objects.create(tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨")
-    Message.objects.create(tenant=tenant_a.tenant, conversation=conversation, role="user", content="退貨政策")
-    answer = Message.objects.create(
-        tenant=tenant_a.tenant, conversation=conversation, role="assistant", content="七天內可退貨。"
-    )
-    return {
-        "tenant": tenant_a.tenant.pk,
-        "member": member.pk,
-        "invitation": invitation.pk,
-        "document": document.pk,
-        "conversation": conversation.pk,
-        "message": answer.pk,
-    }
 
 
 def call(client, endpoint: Endpoint, ids: dict, body=None):
