@@ -13,6 +13,7 @@ from tenants.authentication import PublicEndpointAuthentication
 from tenants.roles import PLATFORM_ADMIN, Capability, Role
 from tenants.scoping import TenantScopedViewSet, validated_input
 from tenants.selectors import memberships_of
+from tenants.throttling import RegistrationThrottle
 
 # --- Output ---------------------------------------------------------------------------------
 
@@ -124,6 +125,8 @@ class PublicAuthView(APIView):
 
 @extend_schema(tags=["auth"])
 class RegisterView(PublicAuthView):
+    throttle_classes = [RegistrationThrottle]
+
     @extend_schema(
         summary="Register an end user in a tenant that allows sign-up",
         request=RegisterInput,

@@ -11,6 +11,7 @@ from knowledge.models import Chunk, Document
 from tenants.errors import APIError
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
+from tenants.throttling import TenantUploadThrottle
 
 TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
 # Room for the multipart envelope around the file when comparing Content-Length to the limit.
@@ -110,7 +111,12 @@ class DocumentViewSet(
         request={"multipart/form-data": UploadInput},
         responses={202: DocumentOutput},
     )
-    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    @action(
+        detail=False,
+        methods=["post"],
+        parser_classes=[MultiPartParser],
+        throttle_classes=[TenantUploadThrottle],
+    )
     def upload(self, request, tenant_id):
         # Refuse an oversized body from its declared length, before reading it.
         declared = request.META.get("CONTENT_LENGTH") or "0"

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.parsers import MultiPartParser
 
 from knowledge import api
+from tenants.throttling import TenantUploadThrottle
 
 documents = api.DocumentViewSet
 prefix = "tenants/<uuid:tenant_id>"
@@ -10,7 +11,9 @@ urlpatterns = [
     path(f"{prefix}/documents", documents.as_view({"get": "list"}), name="document-list"),
     path(
         f"{prefix}/documents/upload",
-        documents.as_view({"post": "upload"}, parser_classes=[MultiPartParser]),
+        documents.as_view(
+            {"post": "upload"}, parser_classes=[MultiPartParser], throttle_classes=[TenantUploadThrottle]
+        ),
         name="document-upload",
     ),
     path(

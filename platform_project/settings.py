@@ -266,6 +266,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tenants.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Used by the throttles in tenants/throttling.py (sign-in has its own per-email limit).
+    "DEFAULT_THROTTLE_RATES": {
+        "register": env.str("THROTTLE_REGISTER", default="20/hour"),
+        "upload": env.str("THROTTLE_UPLOAD", default="120/hour"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
