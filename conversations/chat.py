@@ -84,6 +84,13 @@ def turn_start(*, tenant: Tenant, user, role: str, text: str, conversation_id=No
     )
 
 
+# Said before an answer given while the knowledge index cannot be reached.
+_WITHOUT_KNOWLEDGE = {
+    "zh-Hant": "（知識庫暫時無法使用，以下回答未參考貴公司的資料。）\n\n",
+    "en": "(The knowledge base is unavailable right now; this answer does not draw on it.)\n\n",
+}
+
+
 def _language(text: str) -> str:
     return "zh-Hant" if retrieval.is_chinese(text) else "en"
 
@@ -237,6 +244,10 @@ async def turn_answer(turn: Turn):
             first_token_ms=first_token_ms,
         )
 
+    if grounding.gap == "knowledge_unavailable":
+        notice = _WITHOUT_KNOWLEDGE[_language(turn.question)]
+        parts.append(notice)
+        yield {"type": "token", "delta": notice}
     try:
         async with aclosing(stream_with_fallback(providers, request)) as stream:
             async for event in stream:

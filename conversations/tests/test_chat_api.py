@@ -352,3 +352,25 @@ def test_a_stream_cut_half_way_keeps_the_partial_answer_and_says_so(tenant_a, kn
     answer = Message.objects.get(role="assistant")
     assert answer.status == "interrupted"
     assert answer.content == "".join(data["delta"] for kind, data in events if kind == "token")
+
+
+@pytest.mark.parametrize(
+    ("question", "notice"),
+    [("How long is the warranty?", "knowledge base is unavailable"), ("保固多久？", "知識庫暫時無法使用")],
+)
+def test_with_the_index_unreachable_chat_answers_without_knowledge_and_says_so(
+    tenant_a, knowledge_a, settings, question, notice
+):
+    from knowledge import vector_index
+
+    settings.MILVUS_URI = "http://127.0.0.1:9"  # nothing listens there
+    vector_index._forget_client()
+    try:
+        body = chat(tenant_a, question).json()
+    finally:
+        vector_index._forget_client()
+
+    assert body["knowledge"] == "knowledge_unavailable"
+    assert body["message"]["content"].startswith(("(", "（"))
+    assert notice in body["message"]["content"]
+    assert body["message"]["citations"] == []
