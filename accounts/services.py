@@ -16,6 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Invitation, User, hash_token, new_invitation_token, normalise_email
+from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict, Forbidden, NotFound, TenantSuspended
 from tenants.models import Membership, Tenant
 from tenants.roles import PLATFORM_ADMIN, Role
@@ -194,10 +195,20 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by: User
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_DAYS),
     )
+    audit_record(
+        tenant=tenant, action="invitation.create", target=invitation, details={"email": email, "role": role}
+    )
     return invitation, token
 
 
+@transaction.atomic
 def invitation_revoke(*, invitation: Invitation) -> None:
+    audit_record(
+        tenant=invitation.tenant,
+        action="invitation.revoke",
+        target=invitation,
+        details={"email": invitation.email, "role": invitation.role},
+    )
     invitation.delete()
 
 

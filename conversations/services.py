@@ -6,6 +6,7 @@ from django.utils import timezone
 from conversations import events, selectors
 from conversations.models import Conversation, Feedback, Message
 from llm.base import Usage
+from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Tenant
 
@@ -176,7 +177,17 @@ def conversation_close(*, conversation: Conversation) -> Conversation:
     return _set_status(conversation, status=Conversation.Status.CLOSED, closed_at=timezone.now())
 
 
+@transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
+    audit_record(
+        tenant=conversation.tenant,
+        action="conversation.delete",
+        target=conversation,
+        details={
+            "title": conversation.title,
+            "user": conversation.user.email if conversation.user_id else None,
+        },
+    )
     conversation.delete()
 
 

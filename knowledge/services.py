@@ -25,6 +25,7 @@ from knowledge.chunking import chunk_sections, is_mostly_alphabetic
 from knowledge.embedding import get_embedder
 from knowledge.keywords import document_weights, term_id, tokenize
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
+from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict, Forbidden, PayloadTooLarge
 from tenants.models import Tenant
 
@@ -119,6 +120,12 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
                 sha256=sha256,
                 file_path=stored_path,
                 uploaded_by=uploaded_by,
+            )
+            audit_record(
+                tenant=tenant,
+                action="document.upload",
+                target=document,
+                details={"title": document.title, "filename": document.filename, "size_bytes": upload.size},
             )
             _queue_ingestion(document)
     except IntegrityError as error:
@@ -370,6 +377,9 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
 
 
 def document_reindex(*, document: Document) -> Document:
+    audit_record(
+        tenant=document.tenant, action="document.reindex", target=document, details={"title": document.title}
+    )
     Document.objects.filter(pk=document.pk).update(
         status=Document.Status.PENDING,
         stage=Document.Stage.QUEUED,
@@ -394,6 +404,12 @@ def document_delete(*, document: Document) -> None:
     """Remove the vectors first: if the index is down this fails (503) with nothing deleted."""
     _delete_vectors(document)
     with transaction.atomic():
+        audit_record(
+            tenant=document.tenant,
+            action="document.delete",
+            target=document,
+            details={"title": document.title},
+        )
         _remove_chunks(document)
         file_path = document.file_path
         document.delete()

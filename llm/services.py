@@ -13,6 +13,7 @@ from llm.base import Usage
 from llm.crypto import encrypt_secret
 from llm.models import ProviderConfig, UsageDay
 from llm.selectors import provider_chain, provider_config_list, usage_month_tokens
+from tenants.audit import audit_record
 from tenants.errors import APIError
 from tenants.models import Tenant
 
@@ -94,6 +95,18 @@ def assistant_update(*, tenant: Tenant, data: dict) -> tuple[AssistantSettings, 
     locked.settings = {**(locked.settings or {}), SETTINGS_KEY: assistant.as_dict()}
     locked.save(update_fields=["settings", "updated_at"])
     tenant.settings = locked.settings  # the caller's instance sees the change too
+    audit_record(
+        tenant=locked,
+        action="assistant.update",
+        details={
+            # What the chain is now; keys never (only whether one is stored).
+            "providers": [
+                {"kind": c.kind, "model": c.model, "has_api_key": bool(c.api_key_encrypted)} for c in configs
+            ],
+            "system_prompt_characters": len(assistant.system_prompt),
+            "handoff_when_no_knowledge": assistant.handoff_when_no_knowledge,
+        },
+    )
     return assistant, list(provider_config_list(tenant=locked))
 
 

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from tenants import services
-from tenants.models import Membership, Plan, Tenant
+from tenants.models import AuditEvent, Membership, Plan, Tenant
 
 
 @admin.register(Plan)
@@ -55,3 +55,31 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     list_select_related = ["user", "tenant"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The trail is evidence: operators read it, nobody edits or deletes it here."""
+
+    list_display = [
+        "created_at",
+        "tenant_name",
+        "actor_email",
+        "action",
+        "target_type",
+        "target_id",
+        "ip_address",
+    ]
+    list_filter = ["action", "tenant"]
+    search_fields = ["actor_email", "tenant_name", "action", "target_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -3,6 +3,7 @@ shape the output."""
 
 import json
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.generics import GenericAPIView
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 
 from tenants import selectors, services
 from tenants.errors import Forbidden
-from tenants.models import Membership, Plan, Tenant
+from tenants.models import AuditEvent, Membership, Plan, Tenant
 from tenants.roles import Capability, Role
 from tenants.scoping import (
     IsPlatformAdmin,
@@ -21,6 +22,7 @@ from tenants.scoping import (
 )
 
 MAX_SETTINGS_BYTES = 64 * 1024
+TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
 
 
 class PlanOutput(serializers.ModelSerializer):
@@ -194,3 +196,77 @@ class MemberViewSet(
 
     def perform_destroy(self, instance):
         services.membership_delete(membership=instance)
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "tenant_id",
+            "tenant_name",
+            "actor_email",
+            "ip_address",
+            "action",
+            "target_type",
+            "target_id",
+            "details",
+        ]
+
+
+class AuditFilter(serializers.Serializer):
+    action = serializers.CharField(
+        required=False, max_length=64, help_text="An action, or a prefix ending in a dot."
+    )
+    actor = serializers.CharField(required=False, max_length=254, help_text="Part of the actor's email.")
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+    tenant_id = serializers.UUIDField(required=False, help_text="Platform-wide trail only: one tenant's.")
+
+
+AUDIT_PARAMETERS = [
+    OpenApiParameter("action", str, description="`document.delete`, or a prefix such as `member.`"),
+    OpenApiParameter("actor", str, description="Part of the actor's email."),
+    OpenApiParameter("since", OpenApiTypes.DATE),
+    OpenApiParameter("until", OpenApiTypes.DATE),
+]
+
+
+@extend_schema(tags=["audit"], parameters=[TENANT_PARAMETER])
+class TenantAuditViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """The tenant's administrative actions, newest first (tenant admins)."""
+
+    model = AuditEvent
+    capability = Capability.VIEW_AUDIT
+    serializer_class = AuditEventOutput
+
+    def scope_queryset(self, queryset):
+        return selectors.audit_filter(queryset, **validated_input(AuditFilter, self.request.query_params))
+
+    @extend_schema(summary="The tenant's audit trail", parameters=AUDIT_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema(tags=["audit"])
+class PlatformAuditView(GenericAPIView):
+    """Every tenant's administrative actions, and the platform's own (operators)."""
+
+    permission_classes = [IsPlatformAdmin]
+    serializer_class = AuditEventOutput
+
+    def get_queryset(self):
+        return AuditEvent.objects.all()
+
+    @extend_schema(
+        summary="The platform's audit trail",
+        parameters=[*AUDIT_PARAMETERS, OpenApiParameter("tenant_id", OpenApiTypes.UUID)],
+        responses=AuditEventOutput(many=True),
+    )
+    def get(self, request):
+        events = selectors.audit_filter(
+            self.get_queryset(), **validated_input(AuditFilter, request.query_params)
+        )
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(AuditEventOutput(page, many=True).data)

@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from tenants.audit import actor_set, client_address
 from tenants.models import Membership
 from tenants.roles import PLATFORM_ADMIN
 
@@ -18,6 +19,8 @@ class TenantJWTAuthentication(JWTAuthentication):
         if result is None:
             return None
         user, token = result
+        # The API caller is the actor of what this request changes (tenants.audit).
+        actor_set(user=user, ip_address=client_address(request))
         request.token_tenant_id = token.get("tenant_id")
         request.membership = None
         request.tenant = None

@@ -95,3 +95,39 @@ class Membership(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.tenant} as {self.role}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant) -> "AuditEventQuerySet":
+        if tenant is None:
+            raise ValueError("for_tenant() needs a tenant; refusing an unscoped query")
+        return self.filter(tenant=tenant)
+
+
+class AuditEvent(models.Model):
+    """One administrative action: who did what, in which tenant, when. Written by the services
+    (tenants.audit.audit_record), so the API, the dashboard and the Django admin all record."""
+
+    # Kept when the tenant is deleted (its name too), so operators keep the trail.
+    tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tenant_name = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The actor's email at the time ("system" for background work).
+    actor_email = models.CharField(max_length=254)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"]), models.Index(fields=["action"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_email} {self.action} {self.target_type}:{self.target_id}"

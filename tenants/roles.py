@@ -30,6 +30,7 @@ class Capability(Enum):
     HANDLE_CONVERSATIONS = "handle_conversations"
     DELETE_CONVERSATIONS = "delete_conversations"
     VIEW_USAGE = "view_usage"
+    VIEW_AUDIT = "view_audit"
 
 
 _STAFF = frozenset({PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.AGENT})
@@ -51,6 +52,7 @@ MATRIX: dict[Capability, frozenset[str]] = {
     # narrow it), tenant admins any of the tenant's; agents keep the record.
     Capability.DELETE_CONVERSATIONS: frozenset({PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.END_USER}),
     Capability.VIEW_USAGE: _ADMINS,
+    Capability.VIEW_AUDIT: _ADMINS,
 }
 
 

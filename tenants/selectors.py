@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from tenants.models import Membership, Tenant
+from tenants.models import AuditEvent, Membership, Tenant
 
 
 def tenant_list(*, status: str | None = None, search: str | None = None) -> QuerySet[Tenant]:
@@ -24,3 +24,28 @@ def member_list(*, tenant: Tenant, role: str | None = None) -> QuerySet[Membersh
 
 def memberships_of(*, user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("tenant")
+
+
+def audit_filter(
+    events: QuerySet[AuditEvent],
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    since=None,
+    until=None,
+    tenant_id=None,
+) -> QuerySet[AuditEvent]:
+    """Narrow an already scoped trail (a tenant's, or the platform's for operators)."""
+    if action:
+        events = (
+            events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
+        )
+    if actor:
+        events = events.filter(actor_email__icontains=actor)
+    if since:
+        events = events.filter(created_at__date__gte=since)
+    if until:
+        events = events.filter(created_at__date__lte=until)
+    if tenant_id:
+        events = events.filter(tenant_id=tenant_id)
+    return events

@@ -5,6 +5,7 @@ import uuid
 from django.db import transaction
 from django.utils.text import slugify
 
+from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
 from tenants.roles import Role
@@ -46,7 +47,7 @@ def tenant_create(
     allow_signup: bool = False,
     settings: dict | None = None,
 ) -> Tenant:
-    return Tenant.objects.create(
+    tenant = Tenant.objects.create(
         name=name,
         slug=_unique_slug(name),
         description=description,
@@ -54,6 +55,8 @@ def tenant_create(
         allow_signup=allow_signup,
         settings=settings or {},
     )
+    audit_record(tenant=tenant, action="tenant.create", target=tenant, details={"plan": tenant.plan.code})
+    return tenant
 
 
 _UPDATABLE_FIELDS = {"name", "description", "plan", "status", "allow_signup", "settings"}
@@ -68,10 +71,27 @@ def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
         # names and keeps the others; a section set to null is removed.
         merged = {**(tenant.settings or {}), **changes["settings"]}
         changes["settings"] = {name: value for name, value in merged.items() if value is not None}
+    before = {field: getattr(tenant, field) for field in changes}
     for field, value in changes.items():
         setattr(tenant, field, value)
     tenant.save(update_fields=[*changes, "updated_at"])
+    changed = {
+        field: _audited_value(field, value) for field, value in changes.items() if before[field] != value
+    }
+    if changed:
+        action = {Tenant.Status.SUSPENDED: "tenant.suspend", Tenant.Status.ACTIVE: "tenant.reactivate"}.get(
+            changed.get("status"), "tenant.update"
+        )
+        audit_record(tenant=tenant, action=action, target=tenant, details={"changed": changed})
     return tenant
+
+
+def _audited_value(field: str, value):
+    if field == "plan":
+        return value.code
+    if field == "settings":
+        return sorted(value)  # the sections, not their contents
+    return value
 
 
 def tenant_suspend(*, tenant: Tenant) -> Tenant:
@@ -82,14 +102,20 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
     return tenant_update(tenant=tenant, status=Tenant.Status.ACTIVE)
 
 
+@transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
+    audit_record(tenant=tenant, action="tenant.delete", target=tenant, details={"name": tenant.name})
     tenant.delete()
 
 
 def membership_create(*, tenant: Tenant, user, role: str) -> Membership:
     if Membership.objects.for_tenant(tenant).filter(user=user).exists():
         raise Conflict("This user is already a member of the tenant.")
-    return Membership.objects.create(tenant=tenant, user=user, role=role)
+    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    audit_record(
+        tenant=tenant, action="member.add", target=membership, details={"email": user.email, "role": role}
+    )
+    return membership
 
 
 def _ensure_another_admin(membership: Membership) -> None:
@@ -111,6 +137,12 @@ def _ensure_another_admin(membership: Membership) -> None:
 def membership_set_role(*, membership: Membership, role: str) -> Membership:
     if role != membership.role:
         _ensure_another_admin(membership)
+        audit_record(
+            tenant=membership.tenant,
+            action="member.role_change",
+            target=membership,
+            details={"email": membership.user.email, "from": membership.role, "to": role},
+        )
         membership.role = role
         membership.save(update_fields=["role"])
     return membership
@@ -119,4 +151,10 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 @transaction.atomic
 def membership_delete(*, membership: Membership) -> None:
     _ensure_another_admin(membership)
+    audit_record(
+        tenant=membership.tenant,
+        action="member.remove",
+        target=membership,
+        details={"email": membership.user.email, "role": membership.role},
+    )
     membership.delete()

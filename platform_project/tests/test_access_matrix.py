@@ -196,6 +196,7 @@ ENDPOINTS = [
         {},
     ),
     Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
+    Endpoint("audit", "get", "/v1/tenants/{tenant}/audit", Capability.VIEW_AUDIT, 200),
 ]
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
 ROLES = [PLATFORM_ADMIN, *Role.values]
