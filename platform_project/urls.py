@@ -21,6 +21,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("platform_project.dashboard_urls")),
 ]
 
 handler400 = "platform_project.errors.bad_request"

@@ -1,0 +1,180 @@
+"""Dashboard pages of the knowledge base: upload of several files with per-file results, the
+status poll, delete and reindex, the search tester and the retrieval settings."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from conftest import committed
+from knowledge.models import Document
+from knowledge.tests.files import elf_bytes
+from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY, uploaded
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def url(name: str, people, **kwargs) -> str:
+    return reverse(f"dashboard:{name}", kwargs={"tenant_id": people.tenant.pk, **kwargs})
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_several_files_upload_and_each_gets_its_result(tenant_a, eager_ingestion, settings):
+    tenant_a.tenant.plan.max_upload_bytes = 2000
+    tenant_a.tenant.plan.save()
+    client = signed_in(tenant_a.tenant_admin)
+    files = [
+        SimpleUploadedFile("warranty.md", WARRANTY.encode()),
+        SimpleUploadedFile("returns.txt", RETURNS_POLICY.encode()),
+        SimpleUploadedFile("again.md", WARRANTY.encode()),
+        SimpleUploadedFile("tool.pdf", elf_bytes()),
+        SimpleUploadedFile("big.txt", b"x" * 3000),
+    ]
+    with committed():
+        posted = client.post(url("documents", tenant_a), {"files": files})
+    assert posted.status_code == 302
+    response = client.get(posted["Location"])  # after ingestion ran on commit
+    texts = messages_of(response)
+    assert texts[0].startswith("warranty.md: uploaded") and texts[1].startswith("returns.txt: uploaded")
+    assert texts[2] == "again.md: This file is already uploaded as “warranty”."
+    assert texts[3].startswith("tool.pdf: This type of file is not supported.")
+    assert texts[4].startswith("big.txt: The file is too large")
+    documents = list(Document.objects.for_tenant(tenant_a.tenant))
+    assert sorted(document.status for document in documents) == ["ready", "ready"]
+    html = response.content.decode()
+    assert "warranty" in html and 'data-polling="off"' in html
+
+
+def test_the_document_quota_is_a_readable_message(tenant_a, tenant_b):
+    plan = tenant_b.tenant.plan
+    plan.max_documents = 0
+    plan.max_storage_bytes = 10
+    plan.save()
+    response = signed_in(tenant_b.tenant_admin).post(
+        url("documents", tenant_b), {"files": [SimpleUploadedFile("a.txt", b"Some text here.")]}, follow=True
+    )
+    assert "exceed your plan's storage" in messages_of(response)[0]
+
+
+def test_agents_cannot_upload(tenant_a):
+    response = signed_in(tenant_a.agent).post(
+        url("documents", tenant_a), {"files": [SimpleUploadedFile("a.txt", b"Some text.")]}
+    )
+    assert response.status_code == 403
+    assert not Document.objects.for_tenant(tenant_a.tenant).exists()
+
+
+def test_the_status_poll_reports_only_the_tenants_documents(tenant_a, tenant_b, eager_ingestion):
+    mine = uploaded(tenant_a, "warranty.md", WARRANTY.encode())
+    theirs = uploaded(tenant_b, "warranty.md", WARRANTY.encode())
+    Document.objects.filter(pk=mine.pk).update(status="processing", stage="embedding", progress=0.5)
+    response = signed_in(tenant_a.agent).get(
+        url("documents-status", tenant_a), {"ids": f"{mine.pk},{theirs.pk},x"}
+    )
+    body = response.json()
+    assert [state["id"] for state in body["documents"]] == [mine.pk]
+    assert body["documents"][0]["progress"] == 50 and body["in_progress"] is True
+    page = signed_in(tenant_a.agent).get(url("documents", tenant_a))
+    assert 'data-polling="on"' in page.content.decode()
+
+
+def test_delete_and_reindex_check_ownership_and_role(tenant_a, tenant_b, eager_ingestion):
+    document = uploaded(tenant_a, "warranty.md", WARRANTY.encode())
+    other = signed_in(tenant_b.tenant_admin)
+    b_url = reverse(
+        "dashboard:document-delete", kwargs={"tenant_id": tenant_b.tenant.pk, "document_id": document.pk}
+    )
+    assert other.post(b_url).status_code == 404
+    agent = signed_in(tenant_a.agent)
+    assert agent.post(url("document-delete", tenant_a, document_id=document.pk)).status_code == 403
+    assert agent.post(url("document-reindex", tenant_a, document_id=document.pk)).status_code == 403
+    admin = signed_in(tenant_a.tenant_admin)
+    with committed():
+        reindexed = admin.post(url("document-reindex", tenant_a, document_id=document.pk), follow=True)
+    assert "being indexed again" in messages_of(reindexed)[0]
+    document.refresh_from_db()
+    assert document.status == "ready"
+    deleted = admin.post(url("document-delete", tenant_a, document_id=document.pk), follow=True)
+    assert "was deleted" in messages_of(deleted)[0]
+    assert not Document.objects.filter(pk=document.pk).exists()
+
+
+def test_the_search_tester_shows_each_mode(tenant_a, tenant_b, eager_ingestion):
+    uploaded(tenant_a, "warranty.md", WARRANTY.encode())
+    uploaded(tenant_b, "returns.txt", RETURNS_POLICY.encode())
+    response = signed_in(tenant_a.agent).get(
+        url("knowledge-search", tenant_a), {"query": "How long is the warranty?"}
+    )
+    columns = {column["mode"]: column["results"] for column in response.context["columns"]}
+    assert set(columns) == {"vector", "keyword", "hybrid"}
+    assert columns["hybrid"][0].document_title == "warranty"
+    assert all(result.document_title == "warranty" for results in columns.values() for result in results)
+    assert "two-year limited warranty" in response.content.decode()
+
+
+def test_retrieval_settings_are_read_by_agents_and_written_by_admins(tenant_a):
+    page = signed_in(tenant_a.agent).get(url("settings-retrieval", tenant_a))
+    assert page.status_code == 200 and page.context["form"].fields["top_k"].disabled
+    values = {
+        "mode": "keyword",
+        "top_k": 3,
+        "fusion": "rrf",
+        "dense_weight": 0.4,
+        "keyword_weight": 0.6,
+        "chinese_dense_weight": 0.3,
+        "chinese_keyword_weight": 0.7,
+        "rrf_k": 60,
+        "score_threshold": "",
+        "candidates": 40,
+    }
+    assert signed_in(tenant_a.agent).post(url("settings-retrieval", tenant_a), values).status_code == 403
+    admin = signed_in(tenant_a.tenant_admin)
+    assert admin.post(url("settings-retrieval", tenant_a), {**values, "top_k": 0}).status_code == 400
+    assert admin.post(url("settings-retrieval", tenant_a), values).status_code == 302
+    tenant_a.tenant.refresh_from_db()
+    assert tenant_a.tenant.settings["retrieval"]["mode"] == "keyword"
+    assert tenant_a.tenant.settings["retrieval"]["top_k"] == 3
+    assert tenant_a.tenant.settings["retrieval"]["score_threshold"] is None
+
+
+def test_the_list_needs_no_query_per_document(tenant_a, django_assert_max_num_queries):
+    for number in range(20):
+        Document.objects.create(
+            tenant=tenant_a.tenant,
+            title=f"Doc {number}",
+            filename=f"{number}.txt",
+            kind="txt",
+            content_type="text/plain",
+            size_bytes=10,
+            sha256=f"{number:064d}",
+            file_path=f"x/{number}.txt",
+            uploaded_by=tenant_a.tenant_admin,
+        )
+    client = signed_in(tenant_a.agent)
+    with django_assert_max_num_queries(10):
+        response = client.get(url("documents", tenant_a))
+    assert len(response.context["page"].object_list) == 20
+    pending = client.get(url("documents", tenant_a), {"status": "pending", "search": "Doc 1"})
+    assert pending.context["page"].paginator.count == 11
+
+
+def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a):
+    tenant_a.tenant.plan.max_upload_bytes = 1000
+    tenant_a.tenant.plan.save()
+    client = signed_in(tenant_a.tenant_admin)
+    response = client.post(
+        url("documents", tenant_a),
+        {"files": [SimpleUploadedFile("a.txt", b"x" * 200_000)]},
+        follow=True,
+    )
+    assert "The upload is too large" in messages_of(response)[0]
+    assert not Document.objects.for_tenant(tenant_a.tenant).exists()

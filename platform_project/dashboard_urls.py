@@ -1,0 +1,25 @@
+"""The tenant dashboard, mounted at /dashboard/. Every page of a tenant lives under
+`t/<tenant_id>/` and derives from `tenants.dashboard.TenantDashboardMixin`."""
+
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from accounts import dashboard_urls as accounts_pages
+from conversations import dashboard_urls as conversations_pages
+from knowledge import dashboard_urls as knowledge_pages
+from llm import dashboard_urls as llm_pages
+
+app_name = "dashboard"
+
+tenant_pages = [
+    *conversations_pages.tenant,
+    *knowledge_pages.tenant,
+    *llm_pages.tenant,
+    *accounts_pages.tenant,
+]
+
+urlpatterns = [
+    *accounts_pages.public,
+    path("language/", set_language, name="set-language"),
+    path("t/<uuid:tenant_id>/", include(tenant_pages)),
+]
