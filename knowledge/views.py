@@ -207,7 +207,7 @@ class RetrievalSettingsView(TenantDashboardMixin, TemplateView):
     """The tenant's `settings["retrieval"]`: tenant admins write, agents read."""
 
     template_name = "dashboard/settings_retrieval.html"
-    capabilities = {"get": Capability.READ_TENANT, "post": Capability.UPDATE_TENANT}
+    capability = Capability.UPDATE_TENANT  # tenant admins only, like the assistant settings page
     nav = "dashboard:settings"
 
     def get_context_data(self, **kwargs):

@@ -53,7 +53,7 @@ NAVIGATION = (
     NavItem("dashboard:live-chat", gettext_lazy("Live chat"), Capability.HANDLE_CONVERSATIONS, "bolt"),
     NavItem("dashboard:inbox", gettext_lazy("Agent inbox"), Capability.HANDLE_CONVERSATIONS, "inbox"),
     NavItem("dashboard:members", gettext_lazy("Members"), Capability.MANAGE_MEMBERS, "users"),
-    NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.READ_TENANT, "gear"),
+    NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
 )
 

@@ -28,8 +28,8 @@ PAGES = {
     "live-chat": STAFF,
     "inbox": STAFF,
     "members": ADMINS,
-    "settings": STAFF,
-    "settings-retrieval": STAFF,
+    "settings": ADMINS,
+    "settings-retrieval": ADMINS,
     "usage": ADMINS,
 }
 ROLES = ["tenant_admin", "agent", "end_user", "platform_admin"]
