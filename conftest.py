@@ -4,6 +4,7 @@ Tenant A's people must never see tenant B's data and the other way round; most t
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -323,3 +324,44 @@ def live_asgi(transactional_db, milvus_uri) -> LiveASGIServer:
         _live_asgi = LiveASGIServer()
         _live_asgi.start()
     return _live_asgi
+
+
+class RedisServer:
+    """A private Redis on a free port, which a fault test may stop and start again."""
+
+    def __init__(self):
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            require_service("redis-server", "no redis-server binary to start a private Redis")
+        self.process = subprocess.Popen(  # noqa: S603 - the system's redis-server, fixed arguments
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the private Redis did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis():
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -28,7 +28,7 @@ from django.conf import settings
 
 from conversations import chat, events, selectors, services
 from conversations.models import Conversation
-from tenants.errors import APIError
+from tenants.errors import APIError, dependency_error
 from tenants.roles import Role
 from tenants.websocket import BEARER_SUBPROTOCOL, SocketRefused, resolve_socket_tenant
 
@@ -108,8 +108,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await handler(content)
-        except APIError as exc:
-            await self.send_json(_error(exc.error_code, str(exc.detail), exc.details))
+        except Exception as exc:  # noqa: BLE001 - a refusal or a dependency down: an error event
+            refusal = exc if isinstance(exc, APIError) else dependency_error(exc)
+            if refusal is None:
+                raise
+            await self.send_json(_error(refusal.error_code, str(refusal.detail), refusal.details))
 
     async def chat_event(self, message):
         """An event published to one of this socket's groups."""

@@ -26,7 +26,7 @@ from knowledge.embedding import get_embedder
 from knowledge.keywords import document_weights, term_id, tokenize
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
 from tenants.audit import audit_record
-from tenants.errors import APIError, Conflict, Forbidden, PayloadTooLarge
+from tenants.errors import APIError, Conflict, Forbidden, PayloadTooLarge, dependency_error
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
                 target=document,
                 details={"title": document.title, "filename": document.filename, "size_bytes": upload.size},
             )
-            _queue_ingestion(document)
+            _queue_ingestion(document, new=True)
     except IntegrityError as error:
         # The same bytes uploaded twice at once: the loser leaves nothing behind.
         default_storage.delete(stored_path)
@@ -138,11 +138,31 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
     return document
 
 
-def _queue_ingestion(document: Document) -> None:
+def _queue_ingestion(document: Document, *, new: bool) -> None:
+    tenant_id, document_id = str(document.tenant_id), document.pk
+    transaction.on_commit(lambda: _enqueue(tenant_id=tenant_id, document_id=document_id, new=new))
+
+
+def _enqueue(*, tenant_id: str, document_id: int, new: bool) -> None:
+    """Queue the ingestion once committed. If the task queue is down, a new upload is taken back
+    (row and file) so that nothing waits forever half-made, and the client gets a 503; a reindex
+    leaves its document failed with a sentence saying to try again."""
     from knowledge.tasks import ingest_document
 
-    tenant_id, document_id = str(document.tenant_id), document.pk
-    transaction.on_commit(lambda: ingest_document.delay(tenant_id, document_id))
+    try:
+        ingest_document.delay(tenant_id, document_id)
+    except Exception as error:
+        unavailable = dependency_error(error)
+        if unavailable is None:
+            raise
+        document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
+        if document is not None and new:
+            file_path = document.file_path
+            document.delete()
+            default_storage.delete(file_path)
+        elif document is not None:
+            document_fail(document=document, message="The task queue was unavailable; reindex the document.")
+        raise unavailable from error
 
 
 # --- Ingestion ------------------------------------------------------------------------------
@@ -388,7 +408,7 @@ def document_reindex(*, document: Document) -> Document:
         updated_at=timezone.now(),
     )
     document.refresh_from_db()
-    _queue_ingestion(document)
+    _queue_ingestion(document, new=False)
     return document
 
 

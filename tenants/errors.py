@@ -79,6 +79,25 @@ class ServiceUnavailable(APIError):
     default_detail = "A service the platform depends on is unavailable. Try again shortly."
 
 
+def dependency_error(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 for an exception that says a service the platform depends on is down (the cache
+    and rate-limit store, the task queue), or None. A client's request is never the cause."""
+    from django_redis.exceptions import ConnectionInterrupted
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, ConnectionInterrupted | RedisConnectionError | RedisTimeoutError):
+        return ServiceUnavailable(
+            "The platform's cache is unavailable. Try again shortly.", code="cache_unavailable"
+        )
+    if isinstance(exc, BrokerError):
+        return ServiceUnavailable(
+            "The platform's task queue is unavailable. Try again shortly.", code="task_queue_unavailable"
+        )
+    return None
+
+
 def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -108,6 +127,10 @@ def _message_of(detail: Any, fallback: str) -> str:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, reshaped into the platform's error format."""
+    unavailable = dependency_error(exc)
+    if unavailable is not None:
+        logger.warning("A dependency is down: %s: %s", type(exc).__name__, exc)
+        exc = unavailable
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
