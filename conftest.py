@@ -365,3 +365,14 @@ def private_redis():
     server.start()
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report how many requests the API fuzzing generated, per role."""
+    import sys
+
+    fuzzing = sys.modules.get("platform_project.tests.test_api_fuzzing")
+    if fuzzing is not None and fuzzing.REQUESTS:
+        counts = ", ".join(f"{role} {count}" for role, count in sorted(fuzzing.REQUESTS.items()))
+        total = sum(fuzzing.REQUESTS.values())
+        terminalreporter.write_line(f"API fuzzing: {total} generated requests ({counts})")

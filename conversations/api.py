@@ -207,7 +207,8 @@ class ChatStreamView(TenantScopedAPIView):
             "stream as ordinary JSON errors."
         ),
         request=ChatInput,
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        # Each event's `data` is a JSON object: `{delta}`, the `done` payload, or `{error}`.
+        responses={(200, "text/event-stream"): OpenApiTypes.OBJECT},
     )
     def post(self, request, tenant_id):
         turn = _start(request, Conversation.Channel.STREAM)
