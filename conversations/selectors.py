@@ -2,6 +2,7 @@
 an end user only their own conversations, staff all of the tenant's."""
 
 import datetime as dt
+from collections import defaultdict
 
 from django.db.models import Count, QuerySet
 
@@ -91,3 +92,12 @@ def history(*, tenant: Tenant, conversation: Conversation, before: Message, limi
 def feedback_for(*, tenant: Tenant, messages: list[Message], user) -> dict[int, Feedback]:
     rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages, user=user)
     return {row.message_id: row for row in rows}
+
+
+def feedback_by_message(*, tenant: Tenant, messages: list[Message]) -> dict[int, list[Feedback]]:
+    """Every rating of these messages, by any user (staff review them all)."""
+    grouped: dict[int, list[Feedback]] = defaultdict(list)
+    rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages).select_related("user")
+    for row in rows:
+        grouped[row.message_id].append(row)
+    return grouped

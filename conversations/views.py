@@ -2,7 +2,6 @@
 the agent inbox and usage. Thin: validate, call a service or selector, answer."""
 
 import uuid
-from collections import defaultdict
 
 from django.contrib import messages
 from django.http import JsonResponse
@@ -17,7 +16,7 @@ from accounts.models import normalise_email
 from accounts.services import token_pair_for
 from conversations import selectors, services, usage
 from conversations.forms import ConversationFilterForm, ReplyForm, UsagePeriodForm
-from conversations.models import Conversation, Feedback
+from conversations.models import Conversation
 from tenants import selectors as tenant_selectors
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
 from tenants.errors import APIError
@@ -148,18 +147,9 @@ class ConversationListView(TenantDashboardMixin, TemplateView):
         return context
 
 
-def _feedback_by_message(tenant, message_list) -> dict[int, list[Feedback]]:
-    """Every rating of these messages, by any user (staff review them all)."""
-    grouped: dict[int, list[Feedback]] = defaultdict(list)
-    rows = Feedback.objects.for_tenant(tenant).filter(message__in=message_list).select_related("user")
-    for row in rows:
-        grouped[row.message_id].append(row)
-    return grouped
-
-
 def conversation_thread(request, conversation) -> list:
     message_list = list(selectors.message_list(tenant=request.tenant, conversation=conversation))
-    feedback = _feedback_by_message(request.tenant, message_list)
+    feedback = selectors.feedback_by_message(tenant=request.tenant, messages=message_list)
     for message in message_list:
         message.feedback_rows = feedback.get(message.pk, [])
     return message_list

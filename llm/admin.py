@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from llm.crypto import encrypt_secret
 from llm.models import ProviderConfig, UsageDay
+from llm.services import PROVIDER_FIELDS
 
 
 class ProviderConfigForm(forms.ModelForm):
@@ -19,18 +20,7 @@ class ProviderConfigForm(forms.ModelForm):
 
     class Meta:
         model = ProviderConfig
-        fields = [
-            "tenant",
-            "position",
-            "kind",
-            "model",
-            "base_url",
-            "api_version",
-            "temperature",
-            "max_tokens",
-            "timeout_seconds",
-            "enabled",
-        ]
+        fields = ["tenant", "position", *PROVIDER_FIELDS]
 
 
 @admin.register(ProviderConfig)

@@ -20,7 +20,8 @@ from tenants.models import Tenant
 # The chat service reaches these reads through services too.
 __all__ = ["assistant_update", "provider_chain", "usage_month_tokens", "usage_record"]
 
-_PROVIDER_FIELDS = (
+# A chain entry's settings, as the API, the dashboard and the Django admin edit them.
+PROVIDER_FIELDS = (
     "kind",
     "model",
     "base_url",
@@ -73,7 +74,7 @@ def assistant_update(*, tenant: Tenant, data: dict) -> tuple[AssistantSettings, 
         except ValueError as error:
             key_errors[str(position)] = {"api_key": [str(error)]}
             continue
-        defaults = {name: entry[name] for name in _PROVIDER_FIELDS if entry.get(name) is not None}
+        defaults = {name: entry[name] for name in PROVIDER_FIELDS if entry.get(name) is not None}
         configs.append(
             ProviderConfig(tenant=locked, position=position, api_key_encrypted=encrypted, **defaults)
         )
