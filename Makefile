@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format migrate eval
+.PHONY: run test setup lint format migrate eval bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ format: setup
 # Retrieval quality on ../shared/eval (DRCD, Cranfield) through the platform's own ingestion.
 eval: setup
 	$(PY) bench/evaluate_retrieval.py $(EVAL_ARGS)
+
+# Every benchmark in bench/, one after another (BENCH_ARGS=--quick for small sizes); each prints
+# its machine and figures. Their results are recorded in docs/benchmarks.md.
+bench: setup
+	$(PY) bench/run_all.py $(BENCH_ARGS)

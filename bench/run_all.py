@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("ingestion_throughput.py", [], ["--documents", "8"]),
     ("search_latency.py", [], ["--chunks", "5000", "--queries", "60", "--real-vectors", "100"]),
     ("chat_streaming.py", [], ["--levels", "1", "20", "--tokens", "50"]),
+    ("rest_throughput.py", [], ["--clients", "10", "--seconds", "5", "--documents", "5"]),
 ]
 
 
