@@ -75,3 +75,52 @@ def test_production_hashes_with_argon2_and_sets_secure_cookies_and_headers():
         "31536000",
         "['https://shop.example.com.tw']",
     ]
+
+
+CONCURRENT_WRITERS = """
+import threading
+import django
+django.setup()
+from django.db import connection, transaction
+
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE IF NOT EXISTS counter (n INTEGER)")
+    cursor.execute("INSERT INTO counter VALUES (0)")
+errors = []
+
+def writer():
+    try:
+        for _ in range(20):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT n FROM counter")  # read first, then write: the upgrade
+                cursor.execute("UPDATE counter SET n = n + 1")
+    except Exception as error:
+        errors.append(error)
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=writer) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT n FROM counter")
+    print(cursor.fetchone()[0], len(errors))
+"""
+
+
+def test_the_embedded_sqlite_queues_concurrent_writers_instead_of_failing(tmp_path):
+    """Concurrent chats write at once: on SQLite a read-then-write transaction would fail with
+    "database is locked"; the settings make writers queue instead."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    result = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [sys.executable, "-c", CONCURRENT_WRITERS],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "platform_project.settings", "VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["160", "0"]
