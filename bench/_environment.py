@@ -69,6 +69,25 @@ def prepare_environment(workdir: Path, *, production: bool = False) -> subproces
     return start_milvus_server(command, port)
 
 
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait until `process` listens on `port`; stop the benchmark if it exits or never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise SystemExit(f"{' '.join(map(str, process.args[:3]))} exited with {process.returncode}")
+        time.sleep(0.2)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value at `share` (0..1) of the sorted values, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
 def stop_milvus_server(server: subprocess.Popen) -> None:
     """SIGTERM, as a supervisor stops it: Milvus flushes and exits."""
     server.terminate()

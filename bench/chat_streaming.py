@@ -30,12 +30,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _environment import ROOT, _free_port, machine, prepare_environment, stop_milvus_server, versions
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+from _environment import (
+    ROOT,
+    _free_port,
+    machine,
+    percentile,
+    prepare_environment,
+    stop_milvus_server,
+    versions,
+    wait_for_port,
+)
 
 
 def setup_tenant(provider_url: str, model: str, users: int) -> tuple[str, list[str]]:
@@ -133,20 +137,6 @@ async def bare_level(provider_url: str, model: str, concurrency: int) -> list[di
         api_key="bench", base_url=provider_url, max_retries=0, timeout=300
     ) as client:
         return await asyncio.gather(*(one_bare_stream(client, model) for _ in range(concurrency)))
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[2]} exited with {process.returncode}")
-        time.sleep(0.2)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 PROVIDER_SCRIPT = """

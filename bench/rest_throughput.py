@@ -26,14 +26,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _environment import ROOT, _free_port, machine, prepare_environment, stop_milvus_server, versions
+from _environment import (
+    ROOT,
+    _free_port,
+    machine,
+    percentile,
+    prepare_environment,
+    stop_milvus_server,
+    versions,
+    wait_for_port,
+)
 
 QUESTIONS = ["How long is the warranty?", "保固多久？", "退貨要在幾天內申請？", "How do I request a repair?"]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def setup_tenant(documents: int) -> tuple[str, str, str]:
@@ -123,20 +127,6 @@ async def load(port: int, clients: int, seconds: float, request=None, make_reque
         "p95": percentile(latencies, 0.95) * 1000,
         "failures": sum(failures),
     }
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        time.sleep(0.2)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def main() -> None:
