@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -250,7 +251,7 @@ def celery_worker_process(
     cannot see SQLite's in-memory test database, and only Redis redelivers a task whose
     worker died."""
     database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
         require_service("postgresql+redis", "set DATABASE_URL and REDIS_URL to run real-worker tests")
     from platform_project.celery import app
 
@@ -273,8 +274,8 @@ def celery_worker_process(
         return worker
 
     # Tasks queued by an earlier test must not leak into this one.
-    with app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("celery")
+    with app.connection_for_write() as broker:
+        broker.default_channel.queue_purge("celery")
     yield start
     for worker in workers:
         worker.stop()

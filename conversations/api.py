@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from conversations import chat, selectors, services, usage
 from conversations.models import Conversation, Feedback, Message
+from tenants import rls
 from tenants.errors import APIError, ServiceUnavailable
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
@@ -186,8 +187,10 @@ def _sse(event: dict) -> str:
 
 
 async def _event_stream(turn: chat.Turn):
-    async for event in chat.turn_answer(turn):
-        yield _sse(event)
+    # The stream runs after the view has returned: it enters the tenant's scope itself.
+    with rls.scope(turn.tenant.pk, turn.user_message.author_id):
+        async for event in chat.turn_answer(turn):
+            yield _sse(event)
 
 
 @extend_schema(tags=["chat"], parameters=[TENANT_PARAMETER])

@@ -28,6 +28,7 @@ from django.conf import settings
 
 from conversations import chat, events, selectors, services
 from conversations.models import Conversation
+from tenants import rls
 from tenants.errors import APIError, dependency_error
 from tenants.roles import Role
 from tenants.websocket import BEARER_SUBPROTOCOL, SocketRefused, resolve_socket_tenant
@@ -59,6 +60,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=refused.close_code)
             return
         self.user = self.scope["user"]
+        # The consumer's task (and the answers it starts) run in this tenant's scope: the
+        # database shows nothing of another tenant (tenants/rls.py).
+        rls.enter(self.tenant.pk, self.user.pk)
         await self.accept(subprotocol)
         if self.role != Role.END_USER:
             await self._join(events.staff_group(self.tenant.pk))

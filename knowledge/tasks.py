@@ -11,6 +11,7 @@ from knowledge.embedding import EmbeddingUnavailable
 from knowledge.models import Document
 from knowledge.vector_index import VectorIndexUnavailable
 from knowledge.warmup import warm_up
+from tenants import rls
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ MAX_RETRIES = 6
 def ingest_document(self, tenant_id: str, document_id: int) -> str:
     """Ingest one document. Acknowledged only when done, and redelivered if the worker dies,
     which is safe because ingestion replaces rather than appends."""
+    with rls.scope(tenant_id):
+        return _ingest(self, tenant_id, document_id)
+
+
+def _ingest(self, tenant_id: str, document_id: int) -> str:
     try:
         document = services.document_ingest(tenant_id=tenant_id, document_id=document_id)
     except TRANSIENT as error:

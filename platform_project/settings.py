@@ -129,6 +129,9 @@ DATABASES = {
     "default": _typed("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend plus the tenant scope of row-level security (tenants/rls.py).
+    DATABASES["default"]["ENGINE"] = "tenants.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves concurrent chats too: write-ahead logging lets readers run
     # beside a writer, and IMMEDIATE transactions take the write lock up front, so that two

@@ -25,6 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from tenants import rls
 from tenants.errors import APIError, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership, Tenant
@@ -111,6 +112,11 @@ class TenantDashboardMixin:
         return self.capabilities.get(method.lower(), self.capability)
 
     def dispatch(self, request, *args, **kwargs):
+        # The row-level-security scope entered once the tenant is known ends with the page.
+        with rls.unscoped():
+            return self._dispatch(request, *args, **kwargs)
+
+    def _dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse(LOGIN_URL_NAME))
         try:
@@ -132,8 +138,12 @@ class TenantDashboardMixin:
         # The header's links and `/dashboard/` follow the tenant last opened.
         if request.session.get(SESSION_TENANT_KEY) != str(request.tenant.pk):
             request.session[SESSION_TENANT_KEY] = str(request.tenant.pk)
+        # From here on the database itself shows nothing of another tenant (tenants/rls.py).
+        rls.enter(request.tenant.pk, request.user.pk)
         try:
             response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # inside the scope: templates evaluate lazy querysets
         except APIError as error:
             # A selector's NotFound: another tenant's object id is as absent as a missing one.
             if error.status_code == 404:

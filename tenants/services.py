@@ -5,6 +5,7 @@ import uuid
 from django.db import transaction
 from django.utils.text import slugify
 
+from tenants import rls
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
@@ -105,7 +106,9 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
     audit_record(tenant=tenant, action="tenant.delete", target=tenant, details={"name": tenant.name})
-    tenant.delete()
+    # Operators only: detaching the audit trail moves its rows out of the tenant's scope.
+    with rls.unscoped():
+        tenant.delete()
 
 
 def membership_create(*, tenant: Tenant, user, role: str) -> Membership:

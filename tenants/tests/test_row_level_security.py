@@ -1,0 +1,216 @@
+"""PostgreSQL row-level security, the second wall (tenants/rls.py): with a tenant's scope on the
+connection, a query that forgot its tenant filter still returns nothing of another tenant.
+
+PostgreSQL only, as an ordinary role (superusers and BYPASSRLS roles are not subject to
+policies; `.ci/run` connects as one that is)."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from conftest import require_service
+from conversations.models import Conversation, Message
+from knowledge.models import Document
+from tenants import rls
+from tenants.audit import audit_record
+from tenants.models import Membership, TenantQuerySet
+
+pytestmark = pytest.mark.service
+
+# Every tenant-owned table the platform has today; the policy list must cover at least these.
+EXPECTED_TABLES = {
+    "accounts_invitation",
+    "conversations_conversation",
+    "conversations_feedback",
+    "conversations_message",
+    "knowledge_chunk",
+    "knowledge_document",
+    "knowledge_keywordcorpus",
+    "knowledge_termfrequency",
+    "llm_providerconfig",
+    "llm_usageday",
+    "tenants_auditevent",
+    "tenants_membership",
+}
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_without_bypass(db):
+    if connection.vendor != "postgresql":
+        require_service("postgresql", "row-level security is PostgreSQL's; set DATABASE_URL to run it")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        (bypasses,) = cursor.fetchone()
+    if bypasses:
+        require_service(
+            "postgresql role without BYPASSRLS",
+            "connected as a superuser or BYPASSRLS role, which policies do not apply to "
+            "(.ci/run connects as the ordinary role 'platform')",
+        )
+
+
+def _document(tenant, title: str) -> Document:
+    return Document.objects.create(
+        tenant=tenant,
+        title=title,
+        filename=f"{title}.txt",
+        kind="txt",
+        content_type="text/plain",
+        size_bytes=10,
+        sha256=title.ljust(64, "0")[:64],
+        file_path=f"x/{title}.txt",
+    )
+
+
+def _conversation(people, text: str) -> Conversation:
+    conversation = Conversation.objects.create(tenant=people.tenant, user=people.end_user, title=text)
+    Message.objects.create(
+        tenant=people.tenant, conversation=conversation, role="user", author=people.end_user, content=text
+    )
+    return conversation
+
+
+@pytest.fixture
+def two_tenants(tenant_a, tenant_b):
+    _document(tenant_a.tenant, "secret-of-a")
+    _conversation(tenant_a, "question of A")
+    audit_record(tenant=tenant_a.tenant, action="test.a")
+    _document(tenant_b.tenant, "own-of-b")
+    _conversation(tenant_b, "question of B")
+    return tenant_a, tenant_b
+
+
+def _rows_of(table: str, quoted_column: str, tenant_id) -> int:
+    """Raw SQL with no ORM in the way; the names come from the models' metadata."""
+    sql = f"SELECT count(*) FROM {connection.ops.quote_name(table)} WHERE {quoted_column} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id])
+        return cursor.fetchone()[0]
+
+
+def test_every_tenant_owned_table_has_a_forced_policy():
+    tables = {table for table, _tenant, _user in rls.tenant_owned_fields(connection)}
+    assert EXPECTED_TABLES <= tables
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", [table]
+            )
+            assert cursor.fetchone() == (True, True), table
+            cursor.execute(
+                "SELECT cmd FROM pg_policies WHERE tablename = %s AND policyname = %s",
+                [table, rls.POLICY_NAME],
+            )
+            assert cursor.fetchall() == [("ALL",)], table
+
+
+def test_an_unscoped_query_in_a_tenants_scope_returns_nothing_of_another_tenant(two_tenants):
+    tenant_a, tenant_b = two_tenants
+    owned = rls.tenant_owned_fields(connection)
+    # Outside any scope (migrations, operators' pages) every row is there.
+    assert sum(_rows_of(table, tenant[0], tenant_a.tenant.pk) for table, tenant, _ in owned) > 5
+
+    with rls.scope(tenant_b.tenant.pk, tenant_b.tenant_admin.pk):
+        # No tenant filter at all: the ORM and raw SQL alike.
+        assert [d.title for d in Document.objects.all()] == ["own-of-b"]
+        assert [m.content for m in Message.objects.all()] == ["question of B"]
+        assert {c.tenant_id for c in Conversation.objects.all()} == {tenant_b.tenant.pk}
+        for table, tenant, _user in owned:
+            assert _rows_of(table, tenant[0], tenant_a.tenant.pk) == 0, table
+        # Tenant A's rows cannot be changed, deleted or written either.
+        assert Document.objects.filter(tenant=tenant_a.tenant).update(title="changed") == 0
+        assert Message.objects.filter(tenant=tenant_a.tenant).delete()[0] == 0
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            _document(tenant_a.tenant, "planted-in-a")
+
+    assert Document.objects.get(tenant=tenant_a.tenant).title == "secret-of-a"
+    assert Message.objects.filter(tenant=tenant_a.tenant).count() == 1
+
+
+def test_people_see_their_own_memberships_in_other_tenants(two_tenants):
+    tenant_a, tenant_b = two_tenants
+    Membership.objects.create(tenant=tenant_a.tenant, user=tenant_b.agent, role="agent")
+    with rls.scope(tenant_b.tenant.pk, tenant_b.agent.pk):
+        visible = {(m.tenant_id, m.user_id) for m in Membership.objects.all()}
+    # All of B's, and the agent's own membership in A (the tenant switcher), no one else's in A.
+    assert (tenant_a.tenant.pk, tenant_b.agent.pk) in visible
+    assert {tenant for tenant, user in visible if user != tenant_b.agent.pk} == {tenant_b.tenant.pk}
+
+
+def test_a_rolled_back_scope_change_is_applied_again(two_tenants):
+    tenant_a, tenant_b = two_tenants
+    with transaction.atomic(), rls.scope(tenant_a.tenant.pk):
+        assert Document.objects.get().title == "secret-of-a"
+        token = None
+        with pytest.raises(RuntimeError), transaction.atomic():
+            # As a view does: the scope is entered inside a transaction and outlives it.
+            token = rls.enter(tenant_b.tenant.pk)
+            assert Document.objects.get().title == "own-of-b"
+            raise RuntimeError("roll the savepoint back, and with it the setting made inside")
+        # The rollback put the connection back in A's scope while the code is in B's: the
+        # backend must apply B's again rather than trust what it applied last.
+        assert Document.objects.get().title == "own-of-b"
+        rls.leave(token)
+        assert Document.objects.get().title == "secret-of-a"
+    assert Document.objects.count() == 2
+
+
+@pytest.fixture
+def forgotten_filter(monkeypatch):
+    """A bug in the first wall: the tenant filter of every scoped query is gone."""
+    monkeypatch.setattr(TenantQuerySet, "for_tenant", lambda self, tenant: self.all())
+    monkeypatch.setattr(TenantQuerySet, "for_tenant_id", lambda self, tenant_id: self.all())
+
+
+def test_the_api_shows_nothing_of_another_tenant_even_without_its_filter(two_tenants, forgotten_filter):
+    tenant_a, tenant_b = two_tenants
+    client = tenant_b.client("tenant_admin")
+    documents = client.get(f"/v1/tenants/{tenant_b.tenant.pk}/documents")
+    assert documents.status_code == 200, documents.content
+    assert [d["title"] for d in documents.json()["results"]] == ["own-of-b"]
+    conversations = client.get(f"/v1/tenants/{tenant_b.tenant.pk}/chat/conversations")
+    assert [c["title"] for c in conversations.json()["results"]] == ["question of B"]
+    # And after the request the connection is no longer scoped (operators' views see all).
+    assert Document.objects.count() == 2
+
+
+def test_the_dashboard_shows_nothing_of_another_tenant_even_without_its_filter(
+    client, two_tenants, forgotten_filter
+):
+    tenant_a, tenant_b = two_tenants
+    client.force_login(tenant_b.tenant_admin)
+    page = client.get(f"/dashboard/t/{tenant_b.tenant.pk}/documents/")
+    assert page.status_code == 200
+    assert b"own-of-b" in page.content
+    assert b"secret-of-a" not in page.content
+
+
+def test_without_the_second_wall_the_forgotten_filter_would_leak(two_tenants, forgotten_filter):
+    """The control: the same bug with no scope on the connection shows tenant A's rows, so the
+    tests above pass because of the policies, not because the data is missing."""
+    tenant_a, tenant_b = two_tenants
+    assert {d.title for d in Document.objects.for_tenant(tenant_b.tenant)} == {"secret-of-a", "own-of-b"}
+
+
+def _database_tenant_setting():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s, true)", [rls.TENANT_SETTING])
+        return cursor.fetchone()[0]
+
+
+def test_the_ingestion_task_runs_in_its_documents_tenant_scope(two_tenants, monkeypatch):
+    from knowledge import services, tasks
+
+    tenant_a, _tenant_b = two_tenants
+    document = Document.objects.get(tenant=tenant_a.tenant)
+    seen = {}
+
+    def ingest(*, tenant_id, document_id):
+        seen["setting"] = _database_tenant_setting()
+        seen["documents"] = [d.pk for d in Document.objects.all()]
+        return document
+
+    monkeypatch.setattr(services, "document_ingest", ingest)
+    assert tasks.ingest_document.apply(args=[str(tenant_a.tenant.pk), document.pk]).get() == document.status
+    assert seen == {"setting": str(tenant_a.tenant.pk), "documents": [document.pk]}
+    # The worker's connection is not left in the tenant's scope.
+    assert _database_tenant_setting() in ("", None)
