@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 
 from conversations import selectors, services
 from conversations.limits import chat_admit
@@ -37,7 +38,7 @@ from llm.chain import AllProvidersFailed, stream_with_fallback
 from llm.prompts import build_request
 from llm.selectors import provider_chain
 from llm.services import usage_record
-from tenants.errors import APIError, ServiceUnavailable
+from tenants.errors import APIError, ServiceUnavailable, dependency_error, log_dependency_error
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -70,15 +71,17 @@ def turn_start(*, tenant: Tenant, user, role: str, text: str, conversation_id=No
     if not text:
         raise APIError("The message is empty.", code="validation_error", details={"message": ["Required."]})
     chat_admit(tenant=tenant, user_id=user.pk)
-    conversation = services.conversation_open(
-        tenant=tenant,
-        user=user,
-        role=role,
-        conversation_id=conversation_id,
-        channel=channel,
-        first_message=text,
-    )
-    message = services.message_user_add(conversation=conversation, user=user, content=text)
+    # One transaction: a connection lost between the two writes leaves no empty conversation.
+    with transaction.atomic():
+        conversation = services.conversation_open(
+            tenant=tenant,
+            user=user,
+            role=role,
+            conversation_id=conversation_id,
+            channel=channel,
+            first_message=text,
+        )
+        message = services.message_user_add(conversation=conversation, user=user, content=text)
     return Turn(
         tenant=tenant, conversation=conversation, user_message=message, question=text, started=started
     )
@@ -216,7 +219,29 @@ def _done(turn: Turn, message: Message | None, **extra) -> dict:
 
 
 async def turn_answer(turn: Turn):
-    """Stream the bot's answer to a started turn (see the module's docstring for the events)."""
+    """Stream the bot's answer to a started turn (see the module's docstring for the events).
+
+    A dependency lost on the way (the database connection dropped while reading the history or
+    saving the answer) ends the stream with an error event, `database_unavailable` for
+    instance, rather than breaking it off: the question is kept (`turn_start()` committed it),
+    the answer being generated is not."""
+    try:
+        async with aclosing(_answer_events(turn)) as answer_events:
+            async for event in answer_events:
+                yield event
+    except Exception as exc:  # noqa: BLE001 - only a dependency outage becomes an event
+        unavailable = dependency_error(exc)
+        if unavailable is None:
+            raise
+        log_dependency_error(exc, unavailable)
+        yield _error(
+            unavailable.error_code,
+            str(unavailable.detail),
+            {"conversation_id": str(turn.conversation.pk), "user_message_id": turn.user_message.pk},
+        )
+
+
+async def _answer_events(turn: Turn):
     if turn.bot_silent:
         # The message reached the agents (services.message_user_add); the bot stays silent.
         yield _done(turn, None)
@@ -283,7 +308,13 @@ async def turn_answer(turn: Turn):
     finally:
         if not finished and parts:
             # Cancelled or closed by the consumer (the client went away): save what was said.
-            await asyncio.shield(save(Message.Status.INTERRUPTED))
+            try:
+                await asyncio.shield(save(Message.Status.INTERRUPTED))
+            except Exception as exc:  # noqa: BLE001 - nobody is left to tell but the log
+                unavailable = dependency_error(exc)
+                if unavailable is None:
+                    raise
+                log_dependency_error(exc, unavailable)
     message = await save(Message.Status.COMPLETE)
     handed_off = await db(_hand_off_if_unanswered)(turn, assistant, grounding)
     # From the question's arrival: retrieval alone, everything before the provider call, the

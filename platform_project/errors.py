@@ -3,10 +3,12 @@
 API clients get JSON; a browser asking for HTML (dashboard, admin) gets a plain page.
 """
 
+import sys
+
 from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import render
 
-from tenants.errors import json_error
+from tenants.errors import dependency_error, json_error, log_dependency_error
 
 _API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/ws/")
 
@@ -38,6 +40,14 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this handler inside its `except`: the exception at hand failed the request.
+    # A dependency that is down (the database lost, outside DRF: a dashboard page, a
+    # middleware) is a 503 that says so, not a 500.
+    failure = sys.exc_info()[1]
+    unavailable = dependency_error(failure) if failure is not None else None
+    if unavailable is not None:
+        log_dependency_error(failure, unavailable)
+        return _respond(request, 503, unavailable.error_code, str(unavailable.detail))
     return _respond(request, 500, "server_error", "Something went wrong on our side; it has been logged.")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db.utils import InterfaceError as DatabaseInterfaceError
+from django.db.utils import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -79,14 +81,57 @@ class ServiceUnavailable(APIError):
     default_detail = "A service the platform depends on is unavailable. Try again shortly."
 
 
+# SQLSTATEs with which a PostgreSQL server ends a connection: class 08 (connection exception),
+# 57P01 (terminated by an administrator: `pg_terminate_backend`, a fast shutdown), 57P02 (the
+# crash of another backend), 57P03 (starting up, shutting down, in recovery), 57P05 (an idle
+# session timed out).
+_CONNECTION_LOST_STATES = {"57P01", "57P02", "57P03", "57P05"}
+
+
+def database_connection_lost(exc: BaseException) -> bool:
+    """Whether a database error says that the connection is gone or could not be opened (the
+    server is down or restarting, the backend was terminated, the network dropped), rather
+    than that a query failed on a working connection.
+
+    Only such errors are an outage (503): a client may retry, and Django replaces the
+    connection (`close_old_connections` finds it unusable). Everything else stays a 500 so
+    that it is seen and fixed: programming, integrity and data errors; a query cancelled by
+    `statement_timeout` or a session ended by `idle_in_transaction_session_timeout` (the
+    server is up, our own request was too slow or held its transaction open); deadlocks and
+    lock timeouts; and every SQLite error, "database is locked" included (SQLite is a file
+    opened in-process, with no server to lose: its lock timeout means a writer held the lock
+    for the whole `timeout`, a bug or an overload to look at).
+    """
+    if not isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        return False
+    cause = exc.__cause__  # Django re-raises the driver's error `from` it
+    if cause is None or not type(cause).__module__.startswith("psycopg"):
+        return False
+    state = getattr(cause, "sqlstate", None)
+    if state is None:
+        # An error psycopg raised itself: as an OperationalError, a connection that was lost
+        # ("server closed the connection unexpectedly", "consuming input failed", "the
+        # connection is closed") or could not be opened, whatever the server said ("connection
+        # failed: ... Connection refused", "... too many clients", "... password authentication
+        # failed": psycopg gives failed connects no SQLSTATE, and to a client each is an
+        # outage); as an InterfaceError, a misuse of the driver ("the cursor is closed"): a bug.
+        return isinstance(exc, DatabaseOperationalError)
+    return state.startswith("08") or state in _CONNECTION_LOST_STATES
+
+
 def dependency_error(exc: BaseException) -> ServiceUnavailable | None:
-    """The 503 for an exception that says a service the platform depends on is down (the cache
-    and rate-limit store, the task queue), or None. A client's request is never the cause."""
+    """The 503 for an exception that says a service the platform depends on is down (the
+    database, the cache and rate-limit store, the task queue), or None. A client's request is
+    never the cause."""
     from django_redis.exceptions import ConnectionInterrupted
     from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
+    if database_connection_lost(exc):
+        return ServiceUnavailable(
+            "The platform's database is unavailable. Try again shortly.", code="database_unavailable"
+        )
     if isinstance(exc, ConnectionInterrupted | RedisConnectionError | RedisTimeoutError):
         return ServiceUnavailable(
             "The platform's cache is unavailable. Try again shortly.", code="cache_unavailable"
@@ -96,6 +141,17 @@ def dependency_error(exc: BaseException) -> ServiceUnavailable | None:
             "The platform's task queue is unavailable. Try again shortly.", code="task_queue_unavailable"
         )
     return None
+
+
+def log_dependency_error(exc: BaseException, unavailable: ServiceUnavailable) -> None:
+    """One warning per refusal, with the cause (the driver's own error, for the database)."""
+    cause = exc.__cause__ or exc
+    logger.warning(
+        "A dependency is down (%s): %s: %s",
+        unavailable.error_code,
+        type(cause).__name__,
+        str(cause).strip() or type(exc).__name__,
+    )
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict[str, Any]:
@@ -129,7 +185,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, reshaped into the platform's error format."""
     unavailable = dependency_error(exc)
     if unavailable is not None:
-        logger.warning("A dependency is down: %s: %s", type(exc).__name__, exc)
+        log_dependency_error(exc, unavailable)
         exc = unavailable
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
