@@ -129,6 +129,8 @@ DATABASES = {
     "default": _typed("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0)
+# A kept connection is checked before reuse, so one the server dropped fails no request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend plus the tenant scope of row-level security (tenants/rls.py).
     DATABASES["default"]["ENGINE"] = "tenants.postgresql"
