@@ -171,6 +171,19 @@ def milvus_uri(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def own_milvus(tmp_path):
+    """A Milvus Lite server of the test's own, which it may stop and restart."""
+    from knowledge import vector_index
+
+    server = MilvusServer(tmp_path / "own.db")
+    server.start()
+    with override_settings(MILVUS_URI=server.uri):
+        yield server
+        vector_index._forget_client()
+    server.stop()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_media_root(tmp_path_factory):
     """Uploaded files of the suite go to a temporary folder, never into var/."""
@@ -261,14 +274,14 @@ def celery_worker_process(
     environment = {
         **os.environ,
         "DATABASE_URL": f"postgres://{user}{password}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",
-        "MILVUS_URI": milvus_uri,
         "MEDIA_ROOT": str(_private_media_root),
         "CELERY_VISIBILITY_TIMEOUT": "5",
     }
     workers: list[WorkerProcess] = []
 
     def start() -> WorkerProcess:
-        worker = WorkerProcess(environment)
+        # The index the test is using: the suite's, or one of its own (`own_milvus`).
+        worker = WorkerProcess({**environment, "MILVUS_URI": settings.MILVUS_URI})
         worker.start()
         workers.append(worker)
         return worker

@@ -240,6 +240,14 @@ def _embed(texts: list[str], *, on_batch: Callable[[int], None]) -> np.ndarray:
     return np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
+def document_note_retry(*, tenant_id, document_id: int, message: str) -> None:
+    """Say on a document still `processing` why it waits (a service it needs is down and the
+    ingestion will retry); the note is cleared when it ends ready."""
+    Document.objects.for_tenant_id(tenant_id).filter(
+        pk=document_id, status=Document.Status.PROCESSING
+    ).update(error=message[:2000], updated_at=timezone.now())
+
+
 def document_fail(*, document: Document, message: str) -> Document:
     """Mark a document failed and remove everything it had indexed."""
     with transaction.atomic():

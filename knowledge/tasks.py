@@ -1,5 +1,6 @@
 """Celery tasks of the knowledge base: load by id, call a service, retry what is transient."""
 
+import contextlib
 import logging
 
 from celery import shared_task
@@ -23,6 +24,8 @@ def _warm_worker_process(**_kwargs) -> None:
 
 
 TRANSIENT = (VectorIndexUnavailable, EmbeddingUnavailable, DatabaseError)
+# What a document waiting for a retry says it waits for.
+_WAITING_FOR = ((VectorIndexUnavailable, "The vector index"), (EmbeddingUnavailable, "The embedding service"))
 MAX_RETRIES = 6
 
 
@@ -55,6 +58,14 @@ def _ingest(self, tenant_id: str, document_id: int) -> str:
             return "failed"
         countdown = min(2 ** (self.request.retries + 1), 300)
         logger.warning("ingestion of document %s will retry in %ss: %s", document_id, countdown, error)
+        service = next((name for kind, name in _WAITING_FOR if isinstance(error, kind)), "The database")
+        with contextlib.suppress(DatabaseError):  # the database may be what is down
+            services.document_note_retry(
+                tenant_id=tenant_id,
+                document_id=document_id,
+                message=f"{service} is unavailable; retrying in {countdown} s "
+                f"(attempt {self.request.retries + 2} of {self.max_retries + 1}).",
+            )
         raise self.retry(exc=error, countdown=countdown) from error
     except Exception as error:
         # An unexpected bug must not leave the document `processing` forever.

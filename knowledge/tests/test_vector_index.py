@@ -1,24 +1,13 @@
-"""The index layer against a Milvus Lite server of its own, which the tests stop and restart."""
+"""The index layer against a Milvus Lite server of its own (`own_milvus`), which the tests stop
+and restart."""
 
 import uuid
 
 import numpy as np
 import pytest
-from django.test import override_settings
 
-from conftest import MilvusServer
 from knowledge import vector_index
 from platform_project.tests.test_access_matrix import assert_error
-
-
-@pytest.fixture
-def own_milvus(tmp_path):
-    server = MilvusServer(tmp_path / "own.db")
-    server.start()
-    with override_settings(MILVUS_URI=server.uri):
-        yield server
-        vector_index._forget_client()
-    server.stop()
 
 
 def unit(*values) -> np.ndarray:

@@ -78,3 +78,29 @@ def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
     chunks = Chunk.objects.filter(document=ready).count()
     assert chunks == ready.chunk_count == vectors_of(ready)
     assert chunks > 20
+
+
+def test_ingestion_waits_out_an_unreachable_index_and_completes_once_it_returns(
+    tenant_a, own_milvus, celery_worker_process
+):
+    own_milvus.stop()
+    celery_worker_process()
+    response = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
+        {"file": SimpleUploadedFile("manual.txt", long_manual(12))},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.content
+    document_id = response.json()["id"]
+    # The worker reaches the index, finds it down and schedules a retry, and says so.
+    waiting = wait_for(
+        lambda: Document.objects.filter(pk=document_id, error__contains="retrying").first(), seconds=120
+    )
+    assert waiting is not None, Document.objects.get(pk=document_id).__dict__
+    assert waiting.status == "processing"
+    assert waiting.error.startswith("The vector index is unavailable; retrying in")
+
+    own_milvus.start()
+    ready = wait_for(lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=120)
+    assert ready is not None, Document.objects.get(pk=document_id).__dict__
+    assert ready.chunk_count == vectors_of(ready) == Chunk.objects.filter(document=ready).count()
