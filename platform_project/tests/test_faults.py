@@ -8,9 +8,11 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.backends.signals import connection_created
 from django.test import override_settings
@@ -124,6 +126,30 @@ def test_an_upload_with_the_task_queue_down_is_taken_back_and_answered_503(
     finally:
         app.conf.broker_url, app._pool = saved
         app.amqp._producer_pool = None
+
+
+def test_an_upload_with_the_cache_down_answers_503_and_leaves_nothing(tenant_a, private_redis, milvus_uri):
+    """The cache (the upload throttle's store) is a private Redis that goes down: 503 before
+    the file is read, nothing stored; served again once it is back."""
+    media = Path(django_settings.MEDIA_ROOT)
+    files_before = sorted(media.rglob("*"))
+
+    def upload():
+        return tenant_a.client("tenant_admin").post(
+            f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
+            {"file": SimpleUploadedFile("returns.txt", b"Returns within 30 days.")},
+            format="multipart",
+        )
+
+    with override_settings(CACHES=redis_cache(private_redis.url)):
+        private_redis.stop()
+        assert_error(upload(), 503, "cache_unavailable")
+        assert not Document.objects.for_tenant(tenant_a.tenant).exists()
+        assert sorted(media.rglob("*")) == files_before
+
+        private_redis.start()
+        assert upload().status_code == 202
+    assert Document.objects.for_tenant(tenant_a.tenant).count() == 1
 
 
 # --- The database connection dropped mid-request ---------------------------------------------
