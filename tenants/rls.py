@@ -33,6 +33,8 @@ from django.db import connections
 TENANT_SETTING = "app.tenant_id"
 USER_SETTING = "app.user_id"
 POLICY_NAME = "tenant_isolation"
+OWN_MEMBERSHIPS_POLICY = "own_memberships"
+BYPASS_QUERY = "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
 
 
 @dataclass(frozen=True)
@@ -94,25 +96,19 @@ def unscoped():
 
 
 def _setting(name: str, db_type: str) -> str:
-    return f"NULLIF(current_setting('{name}', true), '')::{db_type}"
+    # A sub-select: evaluated once per query rather than once per row.
+    return f"(SELECT NULLIF(current_setting('{name}', true), '')::{db_type})"
 
 
-def policy_condition(tenant: tuple[str, str], *, user: tuple[str, str] | None = None) -> str:
-    """Rows visible in the connection's scope: all when it has none, else the tenant's own (and,
-    for memberships, the user's own). `tenant` and `user` are (column, database type)."""
-    column, db_type = tenant
-    condition = (
-        f"{_setting(TENANT_SETTING, db_type)} IS NULL OR {column} = {_setting(TENANT_SETTING, db_type)}"
-    )
-    if user:
-        column, db_type = user
-        condition += f" OR {column} = {_setting(USER_SETTING, db_type)}"
-    return condition
+def policy_condition(column: str, db_type: str, *, setting: str = TENANT_SETTING) -> str:
+    """Rows in the connection's scope: all when it has none, else those whose `column` holds
+    the scope's value."""
+    return f"{_setting(setting, db_type)} IS NULL OR {column} = {_setting(setting, db_type)}"
 
 
 def tenant_owned_fields(connection) -> list[tuple]:
     """(table, (tenant column, type), (user column, type) for memberships) of every model
-    holding a tenant's rows: any concrete model with a foreign key to `Tenant` (or one-to-one
+    holding a tenant's rows (columns quoted, types those of the keys they reference): any concrete model with a foreign key to `Tenant` (or one-to-one
     on it)."""
     from django.apps import apps
 
@@ -135,23 +131,65 @@ def tenant_owned_fields(connection) -> list[tuple]:
 
 
 def apply_policies(using: str = "default") -> list[str]:
-    """Enable, force and (re)create the isolation policy on every tenant-owned table; idempotent.
-    Runs after every `migrate` (see apps.py), so a new tenant-owned model is covered by its
-    first migration. Returns the tables it covered (none on a database other than PostgreSQL)."""
+    """Enable, force and (re)create the isolation policies on every tenant-owned table;
+    idempotent. Runs after every `migrate` (see apps.py), so a new tenant-owned model is covered
+    by its first migration. Returns the tables it covered (none on a database other than
+    PostgreSQL).
+
+    One policy per table for everything (read and write): the tenant's rows. Memberships have a
+    second one, for reading only: a person's own memberships in other tenants (the dashboard's
+    tenant switcher); they cannot be written from another tenant's scope."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return []
     quote = connection.ops.quote_name
     covered = []
     with connection.cursor() as cursor:
-        for table, tenant, user in tenant_owned_fields(connection):
-            condition = policy_condition(tenant, user=user)
+        for table, (tenant_column, tenant_type), user in tenant_owned_fields(connection):
+            condition = policy_condition(tenant_column, tenant_type)
             cursor.execute(f"ALTER TABLE {quote(table)} ENABLE ROW LEVEL SECURITY")
             cursor.execute(f"ALTER TABLE {quote(table)} FORCE ROW LEVEL SECURITY")
-            cursor.execute(f"DROP POLICY IF EXISTS {POLICY_NAME} ON {quote(table)}")
+            # `flush` (test teardown) re-sends post_migrate without pre_migrate: replace.
+            for policy in (POLICY_NAME, OWN_MEMBERSHIPS_POLICY):
+                cursor.execute(f"DROP POLICY IF EXISTS {policy} ON {quote(table)}")
             cursor.execute(
                 f"CREATE POLICY {POLICY_NAME} ON {quote(table)} FOR ALL "
                 f"USING ({condition}) WITH CHECK ({condition})"
             )
+            if user:
+                user_column, user_type = user
+                cursor.execute(
+                    f"CREATE POLICY {OWN_MEMBERSHIPS_POLICY} ON {quote(table)} FOR SELECT "
+                    f"USING ({user_column} = {_setting(USER_SETTING, user_type)})"
+                )
             covered.append(table)
     return covered
+
+
+def drop_policies(using: str = "default") -> None:
+    """Drop the platform's policies before `migrate` (see apps.py): PostgreSQL refuses to alter
+    or drop a column a policy uses, such as a tenant column. `apply_policies` restores them
+    after; a migration that fails half way leaves them off until the next `migrate` succeeds."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, policyname FROM pg_policies WHERE schemaname = current_schema() "
+            "AND policyname IN (%s, %s)",
+            [POLICY_NAME, OWN_MEMBERSHIPS_POLICY],
+        )
+        for table, policy in cursor.fetchall():
+            cursor.execute(f"DROP POLICY {quote(policy)} ON {quote(table)}")
+
+
+def role_bypasses_policies(using: str = "default") -> bool:
+    """Whether the database role is a superuser or has BYPASSRLS: policies do not bind it."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(BYPASS_QUERY)
+        row = cursor.fetchone()
+    return bool(row and row[0])

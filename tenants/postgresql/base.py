@@ -4,7 +4,7 @@ Before a cursor is made, the scope of the calling context is compared with the o
 to the connection and, when they differ, applied with `set_config(…, false)` on the raw
 connection (so the query counts of tests and debug tooling do not see it). A rollback can undo a
 `set_config` made inside the rolled-back transaction, so after any rollback the connection's
-scope counts as unknown and is applied again before the next query.
+scope counts as unknown and is applied again before the next query; so does a new connection.
 """
 
 import logging
@@ -28,8 +28,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def init_connection_state(self):
         super().init_connection_state()
-        # A new session has neither setting: it is unscoped.
-        self.applied_scope = rls.UNSCOPED
+        # Not assumed unscoped: a pooled session (Django's pool, PgBouncer in session mode) may
+        # still hold its previous user's tenant. Transaction pooling cannot carry a session
+        # setting at all and must not be used.
+        self.applied_scope = _UNKNOWN
         self._warn_if_policies_bypassed()
 
     def create_cursor(self, name=None):
@@ -55,18 +57,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self.rolling_back = False
             self.applied_scope = _UNKNOWN
 
-    def _close(self):
-        self.applied_scope = _UNKNOWN
-        return super()._close()
-
     def _warn_if_policies_bypassed(self) -> None:
         global _bypass_checked
         if _bypass_checked:
             return
         _bypass_checked = True
-        row = self.connection.execute(
-            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
+        row = self.connection.execute(rls.BYPASS_QUERY).fetchone()
         if row and row[0]:
             logger.warning(
                 "The database role %r bypasses row-level security (superuser or BYPASSRLS): "

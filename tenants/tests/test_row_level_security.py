@@ -4,8 +4,13 @@ connection, a query that forgot its tenant filter still returns nothing of anoth
 PostgreSQL only, as an ordinary role (superusers and BYPASSRLS roles are not subject to
 policies; `.ci/run` connects as one that is)."""
 
+import asyncio
+import json
+from types import SimpleNamespace
+
 import pytest
 from django.db import DatabaseError, connection, transaction
+from websockets.asyncio.client import connect
 
 from conftest import require_service
 from conversations.models import Conversation, Message
@@ -96,11 +101,20 @@ def test_every_tenant_owned_table_has_a_forced_policy():
                 "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", [table]
             )
             assert cursor.fetchone() == (True, True), table
-            cursor.execute(
-                "SELECT cmd FROM pg_policies WHERE tablename = %s AND policyname = %s",
-                [table, rls.POLICY_NAME],
-            )
-            assert cursor.fetchall() == [("ALL",)], table
+            cursor.execute("SELECT policyname, cmd FROM pg_policies WHERE tablename = %s ORDER BY 1", [table])
+            expected = [(rls.POLICY_NAME, "ALL")]
+            if table == "tenants_membership":
+                expected.insert(0, (rls.OWN_MEMBERSHIPS_POLICY, "SELECT"))
+            assert cursor.fetchall() == expected, table
+
+
+def test_migrate_lifts_the_policies_and_puts_them_back():
+    """PostgreSQL refuses to alter a column a policy uses: `migrate` drops them first."""
+    rls.drop_policies()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_policies WHERE policyname = %s", [rls.POLICY_NAME])
+        assert cursor.fetchone() == (0,)
+    assert set(rls.apply_policies()) >= EXPECTED_TABLES
 
 
 def test_an_unscoped_query_in_a_tenants_scope_returns_nothing_of_another_tenant(two_tenants):
@@ -126,14 +140,20 @@ def test_an_unscoped_query_in_a_tenants_scope_returns_nothing_of_another_tenant(
     assert Message.objects.filter(tenant=tenant_a.tenant).count() == 1
 
 
-def test_people_see_their_own_memberships_in_other_tenants(two_tenants):
+def test_people_see_their_own_memberships_in_other_tenants_but_cannot_change_them(two_tenants):
     tenant_a, tenant_b = two_tenants
-    Membership.objects.create(tenant=tenant_a.tenant, user=tenant_b.agent, role="agent")
+    elsewhere = Membership.objects.create(tenant=tenant_a.tenant, user=tenant_b.agent, role="agent")
     with rls.scope(tenant_b.tenant.pk, tenant_b.agent.pk):
         visible = {(m.tenant_id, m.user_id) for m in Membership.objects.all()}
+        # Read-only: from B's scope the agent cannot promote themselves in A, nor join it again.
+        assert Membership.objects.filter(pk=elsewhere.pk).update(role="tenant_admin") == 0
+        assert Membership.objects.filter(pk=elsewhere.pk).delete()[0] == 0
+        with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
+            Membership.objects.create(tenant=tenant_a.tenant, user=tenant_b.end_user, role="tenant_admin")
     # All of B's, and the agent's own membership in A (the tenant switcher), no one else's in A.
     assert (tenant_a.tenant.pk, tenant_b.agent.pk) in visible
     assert {tenant for tenant, user in visible if user != tenant_b.agent.pk} == {tenant_b.tenant.pk}
+    assert Membership.objects.get(pk=elsewhere.pk).role == "agent"
 
 
 def test_a_rolled_back_scope_change_is_applied_again(two_tenants):
@@ -214,3 +234,68 @@ def test_the_ingestion_task_runs_in_its_documents_tenant_scope(two_tenants, monk
     assert seen == {"setting": str(tenant_a.tenant.pk), "documents": [document.pk]}
     # The worker's connection is not left in the tenant's scope.
     assert _database_tenant_setting() in ("", None)
+
+
+# --- Outside the test's transaction: each statement commits, as in production ----------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_scope_holds_across_autocommitted_statements_and_a_rollback(two_tenants):
+    tenant_a, tenant_b = two_tenants
+    with rls.scope(tenant_b.tenant.pk):
+        # Several statements, each its own transaction: a setting local to one would be gone.
+        for _ in range(3):
+            assert [d.title for d in Document.objects.all()] == ["own-of-b"]
+        token = None
+        with pytest.raises(RuntimeError), transaction.atomic():
+            token = rls.enter(tenant_a.tenant.pk)
+            assert [d.title for d in Document.objects.all()] == ["secret-of-a"]
+            raise RuntimeError("a real ROLLBACK undoes the setting made inside")
+        assert [d.title for d in Document.objects.all()] == ["secret-of-a"]
+        rls.leave(token)
+        assert [d.title for d in Document.objects.all()] == ["own-of-b"]
+        connection.close()  # a new connection starts from nothing and is scoped again
+        assert [d.title for d in Document.objects.all()] == ["own-of-b"]
+    assert Document.objects.count() == 2
+
+
+def test_the_event_stream_runs_in_the_tenants_scope(two_tenants, monkeypatch):
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from conversations import api, chat
+
+    tenant_a, _tenant_b = two_tenants
+
+    async def answer(turn):
+        yield {"type": "token", "delta": await sync_to_async(_database_tenant_setting)()}
+
+    monkeypatch.setattr(chat, "turn_answer", answer)
+    turn = SimpleNamespace(
+        tenant=tenant_a.tenant, user_message=SimpleNamespace(author_id=tenant_a.end_user.pk)
+    )
+
+    async def stream():
+        return [event async for event in api._event_stream(turn)]
+
+    (event,) = async_to_sync(stream)()
+    assert f'"delta": "{tenant_a.tenant.pk}"' in event
+    assert _database_tenant_setting() in ("", None)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_websocket_shows_nothing_of_another_tenant_even_without_its_filter(
+    live_asgi, two_tenants, forgotten_filter
+):
+    from conversations.tests.test_websocket import receive, socket_url
+
+    tenant_a, tenant_b = two_tenants
+    theirs = Conversation.objects.get(tenant=tenant_a.tenant)
+    url = socket_url(live_asgi, tenant_b, "tenant_admin")
+
+    async def subscribe():
+        async with connect(url) as socket:
+            await socket.send(json.dumps({"type": "subscribe", "conversation_id": str(theirs.pk)}))
+            return await receive(socket)
+
+    answer = asyncio.run(subscribe())
+    assert answer["type"] == "error" and answer["error"]["code"] == "not_found", answer
