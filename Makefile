@@ -38,7 +38,10 @@ format: setup
 eval: setup
 	$(PY) bench/evaluate_retrieval.py $(EVAL_ARGS)
 
-# Every benchmark in bench/, one after another (BENCH_ARGS=--quick for small sizes); each prints
-# its machine and figures. Their results are recorded in docs/benchmarks.md.
+# Every benchmark in bench/, one after another, about 15 minutes on 2 cores; writes
+# docs/benchmarks.md (machine, date, each figure beside its floor; prose from
+# docs/benchmark-notes.md). BENCH_ARGS=--quick: small sizes in a few minutes, written to
+# var/benchmarks-quick.md; BENCH_ARGS="--only NAME" runs one again, BENCH_ARGS=--rewrite
+# rewrites the file after the notes change (bench/run_all.py --help).
 bench: setup
 	$(PY) bench/run_all.py $(BENCH_ARGS)

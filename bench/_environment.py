@@ -1,10 +1,15 @@
 """What the benchmarks share: a private database, media folder and Milvus Lite server, so that
-nothing real is touched, and a description of the machine the figures were measured on.
+nothing real is touched; the web server; a description of the machine the figures were measured
+on; and `Results`, through which each script hands its figures to run_all.py (`--results PATH`).
 
 Import it from a script in this folder (`from _environment import prepare_environment`): running
 `bench/<script>.py` puts this folder first on sys.path.
 """
 
+import argparse
+import contextlib
+import io
+import json
 import os
 import platform
 import secrets
@@ -131,7 +136,8 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
     return sum(_cpu_seconds(child) for child in _children(server.pid))
 
 
-def machine() -> str:
+def machine_facts() -> dict[str, str]:
+    """Cores, CPU model, memory, operating system and Python of this machine."""
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -140,15 +146,30 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    memory = ""
+    memory = "unknown"
     try:
         total = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-        memory = f", {int(total) / 1024**2:.0f} GiB RAM"
+        memory = f"{int(total) / 1024**2:.0f} GiB"
     except (OSError, IndexError, ValueError):
         pass
+    try:
+        system = platform.freedesktop_os_release()["PRETTY_NAME"] + ", "
+    except (OSError, KeyError):
+        system = ""
+    return {
+        "cores": str(os.cpu_count()),
+        "CPU": model,
+        "memory": memory,
+        "OS": f"{system}{platform.system()} {platform.release()} {platform.machine()}",
+        "Python": platform.python_version(),
+    }
+
+
+def machine() -> str:
+    facts = machine_facts()
     return (
-        f"{os.cpu_count()} cores ({model}){memory}, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start"
+        f"{facts['cores']} cores ({facts['CPU']}), {facts['memory']} RAM, {facts['OS']}, "
+        f"Python {facts['Python']}, load average {os.getloadavg()[0]:.2f} at start"
     )
 
 
@@ -162,3 +183,104 @@ def versions(*names: str) -> str:
         except PackageNotFoundError:
             found.append(f"{name} (not installed)")
     return ", ".join(found)
+
+
+def start_web_server(port: int) -> subprocess.Popen:
+    """One daphne process serving `platform_project.asgi` on `port`, in the environment that
+    prepare_environment set; `wait_for_port` tells when it serves."""
+    command = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-v",
+        "0",
+        "platform_project.asgi:application",
+    ]
+    return subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our interpreter, fixed arguments
+
+
+# --- Results handed to run_all.py ------------------------------------------------------------
+
+
+def add_results_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        type=Path,
+        metavar="PATH",
+        help="also write the headline figures and the markdown printed as JSON to PATH (for bench/run_all.py)",
+    )
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
+class Results:
+    """What a benchmark hands to bench/run_all.py: its headline figures, each beside its floor
+    (the same work without the platform, measured in the same run), and the markdown it prints.
+
+    Written to `path` as JSON after every figure and section, so that a run failing half-way still
+    hands over what it measured. Without a path (a script run alone) nothing is written.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.data: dict = {"arguments": sys.argv[1:], "figures": [], "sections": []}
+
+    def figure(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        *,
+        floor: float | None = None,
+        floor_name: str = "",
+        note: str = "",
+    ) -> None:
+        """A headline figure; `floor` in the same unit, the ratio is value / floor."""
+        self.data["figures"].append(
+            {
+                "figure": name,
+                "value": value,
+                "unit": unit,
+                "floor": floor,
+                "floor_name": floor_name,
+                "ratio": value / floor if floor else None,
+                "note": note,
+            }
+        )
+        self._write()
+
+    @contextlib.contextmanager
+    def section(self):
+        """Print as usual, and keep what was printed (markdown) as a section of the results."""
+        buffer = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
+                yield
+        finally:
+            if buffer.getvalue().strip():
+                self.data["sections"].append(buffer.getvalue().strip("\n"))
+                self._write()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.data, indent=2, ensure_ascii=False), encoding="utf-8")
+        partial.replace(self.path)

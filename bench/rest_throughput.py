@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,10 +27,13 @@ from pathlib import Path
 
 from _environment import (
     ROOT,
+    Results,
     _free_port,
+    add_results_argument,
     machine,
     percentile,
     prepare_environment,
+    start_web_server,
     stop_milvus_server,
     versions,
     wait_for_port,
@@ -136,7 +138,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--documents", type=int, default=20)
+    add_results_argument(parser)
     arguments = parser.parse_args()
+    results = Results(arguments.results)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rest-"))
     milvus = prepare_environment(workdir, production=True)
@@ -144,21 +148,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     tenant_id, agent_token, token = setup_tenant(arguments.documents)
     port = _free_port()
-    web = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-v",
-            "0",
-            "platform_project.asgi:application",
-        ],
-        cwd=ROOT,
-    )
+    web = start_web_server(port)
     try:
         wait_for_port(port, web)
         documents = http_request("GET", f"/v1/tenants/{tenant_id}/documents", token=agent_token)
@@ -172,30 +162,45 @@ def main() -> None:
         asyncio.run(load(port, 2, 3, make_request=chat))  # warm-up: model, index, imports
         print(f"Machine: {machine()}")
         print(f"Versions: {versions('Django', 'djangorestframework', 'daphne', 'channels')}")
-        print(
-            f"One daphne process, DEBUG off, SQLite; {arguments.clients} clients, one keep-alive connection "
-            f"each, {arguments.seconds:.0f} s per endpoint\n"
-        )
-        results = {
-            "floor: GET /healthz (no work)": asyncio.run(
-                load(port, arguments.clients, arguments.seconds, request=http_request("GET", "/healthz"))
-            ),
-            "GET documents (list)": asyncio.run(
-                load(port, arguments.clients, arguments.seconds, request=documents)
-            ),
-            "POST chat (offline provider)": asyncio.run(
-                load(port, arguments.clients, arguments.seconds, make_request=chat)
-            ),
+        endpoints = {  # the floor first
+            "floor: GET /healthz (no work)": {"request": http_request("GET", "/healthz")},
+            "GET documents (list)": {"request": documents},
+            "POST chat (offline provider)": {"make_request": chat},
         }
-        floor = next(iter(results.values()))
-        print("| endpoint | requests/s | p50 ms | p95 ms | throughput / floor | p95 / floor | non-2xx |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for name, result in results.items():
+        with results.section():
             print(
-                f"| {name} | {result['per_second']:.1f} | {result['p50']:.1f} | {result['p95']:.1f} | "
-                f"{result['per_second'] / floor['per_second']:.2f} | {result['p95'] / floor['p95']:.2f} | "
-                f"{result['failures']} of {result['requests']} |"
+                f"One daphne process, DEBUG off, SQLite; {arguments.clients} clients, one keep-alive connection "
+                f"each, {arguments.seconds:.0f} s per endpoint\n"
             )
+            print("| endpoint | requests/s | p50 ms | p95 ms | throughput / floor | p95 / floor | non-2xx |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            floor = None
+            for name, request in endpoints.items():
+                result = asyncio.run(load(port, arguments.clients, arguments.seconds, **request))
+                floor = floor or result  # the first endpoint
+                print(
+                    f"| {name} | {result['per_second']:.1f} | {result['p50']:.1f} | {result['p95']:.1f} | "
+                    f"{result['per_second'] / floor['per_second']:.2f} | {result['p95'] / floor['p95']:.2f} | "
+                    f"{result['failures']} of {result['requests']} |",
+                    flush=True,
+                )
+                if result is floor:
+                    continue
+                failures = (
+                    f"{result['failures']} of {result['requests']} non-2xx" if result["failures"] else ""
+                )
+                for figure, key, unit in (
+                    ("throughput", "per_second", "requests/s"),
+                    ("latency p95", "p95", "ms"),
+                ):
+                    results.figure(
+                        f"{name}, {arguments.clients} clients: {figure}",
+                        result[key],
+                        unit,
+                        floor=floor[key],
+                        floor_name="GET /healthz, no work",
+                        note=failures,
+                    )
     finally:
         web.terminate()
         web.wait(timeout=30)
