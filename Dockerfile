@@ -30,4 +30,5 @@ USER app
 
 EXPOSE 8000
 
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "platform_project.asgi:application"]
+# --websocket_connect_timeout: see DAPHNE_OPTIONS in platform_project/management/commands/serve.py.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "platform_project.asgi:application"]

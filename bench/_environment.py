@@ -188,6 +188,8 @@ def versions(*names: str) -> str:
 def start_web_server(port: int) -> subprocess.Popen:
     """One daphne process serving `platform_project.asgi` on `port`, in the environment that
     prepare_environment set; `wait_for_port` tells when it serves."""
+    from platform_project.management.commands.serve import DAPHNE_OPTIONS
+
     command = [
         sys.executable,
         "-m",
@@ -198,6 +200,7 @@ def start_web_server(port: int) -> subprocess.Popen:
         str(port),
         "-v",
         "0",
+        *DAPHNE_OPTIONS,  # as `make run` and the image serve
         "platform_project.asgi:application",
     ]
     return subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our interpreter, fixed arguments
