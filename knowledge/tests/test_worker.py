@@ -31,6 +31,14 @@ def long_manual(paragraphs: int) -> bytes:
     return "\n\n".join(lines).encode()
 
 
+def upload(people, filename: str, *, paragraphs: int):
+    return people.client("tenant_admin").post(
+        f"/v1/tenants/{people.tenant.pk}/documents/upload",
+        {"file": SimpleUploadedFile(filename, long_manual(paragraphs))},
+        format="multipart",
+    )
+
+
 def vectors_of(document: Document) -> int:
     embedder = get_embedder()
     collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
@@ -39,11 +47,7 @@ def vectors_of(document: Document) -> int:
 
 def test_a_real_worker_ingests_an_upload(tenant_a, celery_worker_process):
     celery_worker_process()
-    response = tenant_a.client("tenant_admin").post(
-        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
-        {"file": SimpleUploadedFile("manual.txt", long_manual(20))},
-        format="multipart",
-    )
+    response = upload(tenant_a, "manual.txt", paragraphs=20)
     assert response.status_code == 202, response.content
     document_id = response.json()["id"]
     ready = wait_for(lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=120)
@@ -55,11 +59,7 @@ def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
     tenant_a, celery_worker_process
 ):
     first = celery_worker_process()
-    response = tenant_a.client("tenant_admin").post(
-        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
-        {"file": SimpleUploadedFile("big-manual.txt", long_manual(600))},
-        format="multipart",
-    )
+    response = upload(tenant_a, "big-manual.txt", paragraphs=600)
     document_id = response.json()["id"]
     embedding = wait_for(
         lambda: Document.objects.filter(pk=document_id, stage="embedding", progress__gt=0.25).first(),
@@ -85,11 +85,7 @@ def test_ingestion_waits_out_an_unreachable_index_and_completes_once_it_returns(
 ):
     own_milvus.stop()
     celery_worker_process()
-    response = tenant_a.client("tenant_admin").post(
-        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
-        {"file": SimpleUploadedFile("manual.txt", long_manual(12))},
-        format="multipart",
-    )
+    response = upload(tenant_a, "manual.txt", paragraphs=12)
     assert response.status_code == 202, response.content
     document_id = response.json()["id"]
     # The worker reaches the index, finds it down and schedules a retry, and says so.

@@ -10,6 +10,21 @@ from tenants.roles import Role
 from tenants.services import membership_create
 
 
+def a_ready_document(tenant) -> Document:
+    """A document row marked ready (no file, no vectors): for endpoints that only name one."""
+    return Document.objects.create(
+        tenant=tenant,
+        title="退貨政策",
+        filename="policy.txt",
+        kind="txt",
+        content_type="text/plain",
+        size_bytes=10,
+        sha256="0" * 64,
+        file_path=f"tenants/{tenant.pk}/documents/policy.txt",
+        status=Document.Status.READY,
+    )
+
+
 @pytest.fixture
 def objects_of_a(tenant_a, milvus_uri):
     """A spare member, a pending invitation and a document in tenant A, for the endpoints
@@ -22,17 +37,7 @@ def objects_of_a(tenant_a, milvus_uri):
         role=Role.AGENT,
         invited_by=tenant_a.tenant_admin,
     )
-    document = Document.objects.create(
-        tenant=tenant_a.tenant,
-        title="退貨政策",
-        filename="policy.txt",
-        kind="txt",
-        content_type="text/plain",
-        size_bytes=10,
-        sha256="0" * 64,
-        file_path=f"tenants/{tenant_a.tenant.pk}/documents/policy.txt",
-        status=Document.Status.READY,
-    )
+    document = a_ready_document(tenant_a.tenant)
     # The end user's own conversation, with an answer to rate.
     conversation = Conversation.objects.create(tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨")
     Message.objects.create(tenant=tenant_a.tenant, conversation=conversation, role="user", content="退貨政策")

@@ -23,6 +23,7 @@ from conversations.tests.conftest import use_provider
 from conversations.tests.test_websocket import TIMEOUT, post, receive, socket_url, token, until
 from knowledge.models import Document
 from llm.tests.wire_server import llm_wire_server
+from platform_project.tests.conftest import a_ready_document
 from platform_project.tests.test_access_matrix import assert_error
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
@@ -308,20 +309,6 @@ def iter_sse(response):
             kind, data = None, []
 
 
-def a_document(people) -> Document:
-    return Document.objects.create(
-        tenant=people.tenant,
-        title="退貨政策",
-        filename="policy.txt",
-        kind="txt",
-        content_type="text/plain",
-        size_bytes=10,
-        sha256="0" * 64,
-        file_path=f"tenants/{people.tenant.pk}/documents/policy.txt",
-        status=Document.Status.READY,
-    )
-
-
 def a_conversation(people) -> Conversation:
     conversation = Conversation.objects.create(tenant=people.tenant, user=people.end_user, title="退貨")
     Message.objects.create(tenant=people.tenant, conversation=conversation, role="user", content="退貨政策")
@@ -339,7 +326,7 @@ def rows(conversation_id=None) -> list[tuple[str, str]]:
 def test_a_list_whose_connection_drops_answers_503_and_the_next_request_is_served(
     postgresql, backend_killer, live_asgi, tenant_a
 ):
-    a_document(tenant_a)
+    a_ready_document(tenant_a.tenant)
     path = f"/v1/tenants/{tenant_a.tenant.pk}/documents"
     bearer = token(tenant_a, "tenant_admin")
 
@@ -514,7 +501,7 @@ def test_a_persistent_connection_that_died_is_replaced(
 
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
     monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", health_checks)
-    a_document(tenant_a)
+    a_ready_document(tenant_a.tenant)
     handler = WSGIHandler()
     environ = (
         RequestFactory()
