@@ -289,6 +289,7 @@ def test_deleting_a_conversation_owner_or_admin_only(tenant_a, knowledge_a):
     assert not Message.objects.filter(conversation_id=conversation).exists()
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("failing_model", ["fail-500", "hang"])
 def test_a_failing_provider_hands_the_question_to_the_fallback(tenant_a, knowledge_a, failing_model):
     with llm_wire_server(hang_seconds=5) as server:
@@ -325,6 +326,7 @@ def test_a_failing_provider_hands_the_question_to_the_fallback(tenant_a, knowled
     assert "Batteries are covered for one year" in json.dumps(sent, ensure_ascii=False)
 
 
+@pytest.mark.faults
 def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(tenant_a, knowledge_a):
     with llm_wire_server() as server:
         use_provider(tenant_a, server, "fail-500")
@@ -341,6 +343,7 @@ def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(t
     assert UsageDay.objects.get(tenant=tenant_a.tenant).requests == 2
 
 
+@pytest.mark.faults
 def test_a_stream_cut_half_way_keeps_the_partial_answer_and_says_so(tenant_a, knowledge_a):
     with llm_wire_server() as server:
         use_provider(tenant_a, server, "cut-stream")
@@ -358,6 +361,7 @@ def test_a_stream_cut_half_way_keeps_the_partial_answer_and_says_so(tenant_a, kn
     ("question", "notice"),
     [("How long is the warranty?", "knowledge base is unavailable"), ("保固多久？", "知識庫暫時無法使用")],
 )
+@pytest.mark.faults
 def test_with_the_index_unreachable_chat_answers_without_knowledge_and_says_so(
     tenant_a, knowledge_a, settings, question, notice
 ):

@@ -166,6 +166,7 @@ def test_tenant_b_cannot_subscribe_to_or_continue_tenant_a_conversations(
     assert conversation.messages.count() == 0
 
 
+@pytest.mark.faults
 def test_a_disconnect_mid_stream_stops_generation_and_keeps_what_was_said(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     with llm_wire_server(api_key=None) as server:
@@ -263,6 +264,7 @@ def test_an_exhausted_limit_answers_an_error_event_with_retry_after(
     assert Message.objects.filter(role="user").count() == 1
 
 
+@pytest.mark.faults
 def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     with llm_wire_server() as server:

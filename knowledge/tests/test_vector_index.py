@@ -15,6 +15,7 @@ def unit(*values) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
+@pytest.mark.faults
 def test_searches_survive_a_restart_of_the_index(own_milvus):
     tenant = uuid.uuid4()
     vector_index.ensure_collection(name="restart_test", dimension=3)
@@ -83,6 +84,7 @@ def test_a_tenant_filter_cannot_be_injected(own_milvus):
         vector_index.count(collection="scope_test", tenant_id='x" or tenant_id != "y')
 
 
+@pytest.mark.faults
 @pytest.mark.django_db
 def test_search_answers_503_when_the_index_is_down(tenant_a, own_milvus):
     own_milvus.stop()
@@ -135,6 +137,7 @@ def test_a_collection_created_elsewhere_without_indexes_is_completed_and_searcha
     assert [hit.chunk_id for hit in hits] == [10]
 
 
+@pytest.mark.faults
 def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client):
     from pymilvus import MilvusClient
 
@@ -151,6 +154,7 @@ def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client):
     vector_index.vector_index_ping()
 
 
+@pytest.mark.faults
 def test_the_index_server_loads_its_collections_when_it_starts(own_milvus):
     """After a restart nothing is loaded; the supervisor (`manage.py milvus_server`) loads every
     collection itself, so the first search after readiness does not pay for it."""

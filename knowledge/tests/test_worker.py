@@ -55,6 +55,7 @@ def test_a_real_worker_ingests_an_upload(tenant_a, celery_worker_process):
     assert ready.chunk_count == vectors_of(ready) == Chunk.objects.filter(document=ready).count()
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
     tenant_a, celery_worker_process
 ):
@@ -80,6 +81,7 @@ def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
     assert chunks > 20
 
 
+@pytest.mark.faults
 def test_ingestion_waits_out_an_unreachable_index_and_completes_once_it_returns(
     tenant_a, own_milvus, celery_worker_process
 ):

@@ -35,6 +35,7 @@ def test_the_first_provider_answers_when_it_works(server):
     assert events[-1].provider == "openai"
 
 
+@pytest.mark.faults
 def test_it_falls_back_on_a_server_error(server, caplog):
     with caplog.at_level(logging.WARNING, logger="llm.chain"):
         events = collect(stream_with_fallback([provider(server, "fail-500"), OfflineProvider()], REQUEST))
@@ -48,6 +49,7 @@ def test_it_falls_back_on_a_server_error(server, caplog):
     assert "openai:fail-500" in caplog.text
 
 
+@pytest.mark.faults
 def test_it_falls_back_on_a_timeout(server):
     chain = [provider(server, "hang", timeout_seconds=0.3), provider(server, "backup", kind="anthropic")]
     events = collect(stream_with_fallback(chain, REQUEST))
@@ -66,6 +68,7 @@ def test_it_falls_back_on_a_refused_key_too(server):
     assert text_of(events).startswith("Answer from backup-2")
 
 
+@pytest.mark.faults
 def test_it_raises_all_providers_failed_when_none_is_left(server, caplog):
     chain = [provider(server, "fail-500"), provider(server, "refused-too", kind="anthropic", api_key=SECRET)]
     with caplog.at_level(logging.WARNING, logger="llm.chain"):
@@ -82,6 +85,7 @@ def test_it_raises_all_providers_failed_when_none_is_left(server, caplog):
     assert "no provider left" in caplog.text
 
 
+@pytest.mark.faults
 def test_an_error_after_a_delta_is_raised_not_fallen_back(server):
     seen = []
 

@@ -167,6 +167,7 @@ def test_rate_limit_is_retried_by_the_client_then_succeeds(server, kind):
     assert [request.route for request in server.requests_for("flaky-429")].count(route) == 2
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_server_errors_fail_after_the_retries(server, kind):
     before = len(server.requests_for("fail-500"))
@@ -179,6 +180,7 @@ def test_server_errors_fail_after_the_retries(server, kind):
     assert len(server.requests_for("fail-500")) - before == 2  # the try and one retry
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_a_hanging_server_times_out_within_the_timeout(server, kind):
     started = time.monotonic()
@@ -189,6 +191,7 @@ def test_a_hanging_server_times_out_within_the_timeout(server, kind):
     assert "0.3 s" in str(error)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("model", ["garbage", "cut-stream"])
 @pytest.mark.parametrize("kind", ["openai", "azure_openai", "anthropic"])
 def test_broken_responses_raise_provider_errors(server, kind, model):
