@@ -80,6 +80,22 @@ BENCHMARKS = [
         "REST throughput under concurrent clients",
         quick=("--clients", "10", "--seconds", "5", "--documents", "5"),
     ),
+    Benchmark(
+        "rls_overhead.py",
+        "Row-level security overhead (PostgreSQL)",
+        quick=(
+            "--documents",
+            "200",
+            "--messages",
+            "2000",
+            "--iterations",
+            "100",
+            "--requests",
+            "40",
+            "--rounds",
+            "4",
+        ),
+    ),
 ]
 
 
@@ -172,6 +188,8 @@ def summary_rows(benchmark: Benchmark, results: dict | None) -> list[str]:
             f"| {label} | **FAILED** (exit {run['exit_code']} after {run['seconds']:.0f} s; see its section) "
             "| – | – | – |"
         )
+    if results.get("skipped"):
+        rows.append(f"| {label} | **skipped**: {results['skipped']} | – | – | – |")
     for figure in results["figures"]:
         name = figure["figure"] + (f" ({figure['note']})" if figure["note"] else "")
         floor, ratio = "–", "–"
