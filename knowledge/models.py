@@ -45,7 +45,11 @@ class Document(TenantOwnedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="one_copy_per_tenant")]
-        indexes = [models.Index(fields=["tenant", "status"])]
+        indexes = [
+            models.Index(fields=["tenant", "status"]),
+            # The list's order within a tenant: a page is read from the index, not sorted.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="document_tenant_newest"),
+        ]
 
     def __str__(self) -> str:
         return self.title
