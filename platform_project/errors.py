@@ -13,10 +13,15 @@ from tenants.errors import dependency_error, json_error, log_dependency_error
 _API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/ws/")
 
 
-def _wants_html(request) -> bool:
-    if request.path.startswith(_API_PREFIXES):
+def wants_html(path: str, accept: str) -> bool:
+    """Whether to answer an error with a page: a browser's request outside the API."""
+    if path.startswith(_API_PREFIXES):
         return False
-    return "text/html" in request.headers.get("Accept", "")
+    return "text/html" in accept
+
+
+def _wants_html(request) -> bool:
+    return wants_html(request.path, request.headers.get("Accept", ""))
 
 
 def _respond(request, status: int, code: str, message: str):

@@ -321,6 +321,12 @@ SPECTACULAR_SETTINGS = {
 
 # Largest request body Django reads into memory; uploads stream to disk above this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# Largest request body accepted at all, refused (413) at the ASGI layer before any of it is read
+# (platform_project/request_limits.py): the largest upload a plan allows (Enterprise, 100 MB)
+# plus room for the multipart envelope. Raise it with any plan's upload limit.
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 101 * 1024 * 1024)
+if MAX_REQUEST_BODY_BYTES < DATA_UPLOAD_MAX_MEMORY_SIZE:
+    raise ImproperlyConfigured("MAX_REQUEST_BODY_BYTES must be at least DATA_UPLOAD_MAX_MEMORY_SIZE.")
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
