@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from platform_project import health
+from platform_project import errors, health
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -13,6 +13,8 @@ api_v1 = [
     path("", include("conversations.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: any other /v1/ path is a 404 in the error format, DEBUG on or off.
+    re_path(r"^(?P<unmatched>.*)$", errors.api_path_not_found),
 ]
 
 urlpatterns = [
