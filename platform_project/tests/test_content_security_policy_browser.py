@@ -60,7 +60,7 @@ def test_the_dashboard_admin_and_docs_run_under_the_policy_without_violations(
     tenant_id = tenant_a.tenant.pk
     a_ready_document(tenant_a.tenant)
     conversation = Conversation.objects.create(
-        tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨", status="waiting"
+        tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨", status="handoff"
     )
     Message.objects.create(tenant=tenant_a.tenant, conversation=conversation, role="user", content="我要退貨")
 

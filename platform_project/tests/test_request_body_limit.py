@@ -170,3 +170,11 @@ def test_the_default_limit_admits_the_largest_upload_any_plan_allows(db, setting
     largest_upload = max(Plan.objects.values_list("max_upload_bytes", flat=True))
 
     assert settings.MAX_REQUEST_BODY_BYTES >= largest_upload + 64 * 1024
+
+
+def test_the_refusal_speaks_the_callers_language(small_limit):
+    from platform_project.request_limits import _too_large
+
+    scope = {"path": "/v1/auth/login", "headers": [(b"accept-language", b"zh-TW,zh;q=0.9")]}
+    _content_type, body = _too_large(scope, LIMIT)
+    assert "請求內容過大" in json.loads(body)["error"]["message"]
