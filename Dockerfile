@@ -2,7 +2,11 @@
 # the same image runs the Celery worker and the migrations (see docker-compose.yml).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Production by default: DEBUG off, so start-up refuses a missing, short or default SECRET_KEY
+# (also the JWT signing key) and tenants cannot point providers at private addresses. Pass a
+# real SECRET_KEY (docker run -e SECRET_KEY=..., or docker-compose.yml).
+ENV DEBUG=false \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VAR_DIR=/app/var \
@@ -20,9 +24,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 
-# DEBUG=true only for this step: collectstatic needs no real SECRET_KEY then. Static files stay
+# collectstatic runs as production serves (DEBUG off: hashed names and the manifest) with a
+# throwaway key that exists only for this step and is kept nowhere. Static files stay
 # root-owned (read-only for the app); var/ (uploads under var/media) belongs to the app user.
-RUN DEBUG=true python manage.py collectstatic --noinput \
+RUN DEBUG=false SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --noinput \
     && mkdir -p /app/var/media \
     && chown -R app:app /app/var
 

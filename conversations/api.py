@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from conversations import chat, selectors, services, usage
 from conversations.models import Conversation, Feedback, Message
 from tenants import rls
+from tenants.audit import hidden_operators_in, person_shown
 from tenants.errors import APIError, ServiceUnavailable
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
@@ -73,7 +74,8 @@ class MessageOutput(serializers.ModelSerializer):
     def get_author(self, message) -> str | None:
         if not message.author_id:
             return None
-        return message.author.name or message.author.email
+        hidden = hidden_operators_in(self.context, tenant_id=message.tenant_id)
+        return person_shown(message.author, hidden=hidden, name_first=True)
 
     def get_feedback(self, message) -> dict | None:
         feedback = self.context.get("feedback", {}).get(message.pk)
@@ -82,7 +84,8 @@ class MessageOutput(serializers.ModelSerializer):
 
 class ConversationOutput(serializers.ModelSerializer):
     user = serializers.EmailField(source="user.email", allow_null=True, default=None)
-    assigned_agent = serializers.EmailField(source="assigned_agent.email", allow_null=True, default=None)
+    # An email, or "platform operator" for an operator the caller may not see by name.
+    assigned_agent = serializers.SerializerMethodField()
     message_count = serializers.IntegerField(read_only=True, default=None)
 
     class Meta:
@@ -101,6 +104,12 @@ class ConversationOutput(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_assigned_agent(self, conversation) -> str | None:
+        if not conversation.assigned_agent_id:
+            return None
+        hidden = hidden_operators_in(self.context, tenant_id=conversation.tenant_id)
+        return person_shown(conversation.assigned_agent, hidden=hidden)
 
 
 class ConversationDetailOutput(ConversationOutput):

@@ -6,7 +6,7 @@ from django.utils import timezone
 from conversations import events, selectors
 from conversations.models import Conversation, Feedback, Message
 from llm.base import Usage
-from tenants.audit import audit_record
+from tenants.audit import audit_record, person_for_tenant
 from tenants.errors import APIError, Conflict
 from tenants.models import Tenant
 
@@ -23,7 +23,11 @@ def message_as_event(message: Message) -> dict:
         "status": message.status,
         "citations": message.citations,
         "usage": message.usage,
-        "author": message.author.name or message.author.email if message.author_id else None,
+        "author": (
+            person_for_tenant(message.author, tenant_id=message.tenant_id, name_first=True)
+            if message.author_id
+            else None
+        ),
         "created_at": message.created_at.isoformat(),
     }
 
@@ -104,7 +108,11 @@ def _set_status(conversation: Conversation, **fields) -> Conversation:
         "type": "status",
         "conversation_id": str(conversation.pk),
         "status": conversation.status,
-        "assigned_agent": (conversation.assigned_agent.email if conversation.assigned_agent_id else None),
+        "assigned_agent": (
+            person_for_tenant(conversation.assigned_agent, tenant_id=conversation.tenant_id)
+            if conversation.assigned_agent_id
+            else None
+        ),
     }
     events.publish(
         tenant_id=conversation.tenant_id, conversation_id=conversation.pk, event=event, to_staff=True
@@ -133,7 +141,8 @@ def conversation_take(*, conversation: Conversation, agent) -> Conversation:
         raise Conflict("This conversation is closed.", code="conversation_closed")
     if conversation.assigned_agent_id and conversation.assigned_agent_id != agent.pk:
         raise Conflict(
-            f"{conversation.assigned_agent.email} already holds this conversation.",
+            f"{person_for_tenant(conversation.assigned_agent, tenant_id=conversation.tenant_id)} "
+            "already holds this conversation.",
             code="already_assigned",
         )
     fields = {"status": Conversation.Status.HANDOFF, "assigned_agent": agent}
@@ -152,7 +161,9 @@ def agent_reply(*, conversation: Conversation, agent, content: str) -> Message:
         conversation_take(conversation=conversation, agent=agent)
     elif conversation.assigned_agent_id != agent.pk:
         raise Conflict(
-            f"{conversation.assigned_agent.email} holds this conversation.", code="already_assigned"
+            f"{person_for_tenant(conversation.assigned_agent, tenant_id=conversation.tenant_id)} "
+            "holds this conversation.",
+            code="already_assigned",
         )
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,

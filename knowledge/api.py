@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from knowledge import retrieval, selectors, services
 from knowledge.models import Chunk, Document
+from tenants.audit import hidden_operators_in, person_shown
 from tenants.errors import APIError
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
@@ -19,7 +20,8 @@ _MULTIPART_OVERHEAD = 64 * 1024
 
 
 class DocumentOutput(serializers.ModelSerializer):
-    uploaded_by = serializers.EmailField(source="uploaded_by.email", allow_null=True, default=None)
+    # An email, or "platform operator" for an operator the caller may not see by name.
+    uploaded_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Document
@@ -42,6 +44,12 @@ class DocumentOutput(serializers.ModelSerializer):
             "updated_at",
             "ingested_at",
         ]
+
+    def get_uploaded_by(self, document) -> str | None:
+        if not document.uploaded_by_id:
+            return None
+        hidden = hidden_operators_in(self.context, tenant_id=document.tenant_id)
+        return person_shown(document.uploaded_by, hidden=hidden)
 
 
 class UploadInput(serializers.Serializer):

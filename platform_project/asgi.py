@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from knowledge.warmup import warm_up  # noqa: E402
+from platform_project.request_limits import RequestBodyLimit  # noqa: E402
 from platform_project.routing import websocket_application  # noqa: E402
 
 # Load the embedding model and the index in the background, so the first search is not slow.
@@ -20,7 +21,8 @@ threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized bodies are refused here, before Django spools any of them to disk.
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": websocket_application,
     }
 )

@@ -5,18 +5,26 @@ API clients get JSON; a browser asking for HTML (dashboard, admin) gets a plain 
 
 import sys
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
 from tenants.errors import dependency_error, json_error, log_dependency_error
 
 _API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/ws/")
 
 
-def _wants_html(request) -> bool:
-    if request.path.startswith(_API_PREFIXES):
+def wants_html(path: str, accept: str) -> bool:
+    """Whether to answer an error with a page: a browser's request outside the API."""
+    if path.startswith(_API_PREFIXES):
         return False
-    return "text/html" in request.headers.get("Accept", "")
+    return "text/html" in accept
+
+
+def _wants_html(request) -> bool:
+    return wants_html(request.path, request.headers.get("Accept", ""))
 
 
 def _respond(request, status: int, code: str, message: str):
@@ -37,6 +45,20 @@ def permission_denied(request, exception=None):
 
 def not_found(request, exception=None):
     return _respond(request, 404, "not_found", "Not found.")
+
+
+def api_path_not_found(request, unmatched: str = ""):
+    """The last URL pattern under /v1/: an unknown API path answers 404 in the error format in
+    every mode (with DEBUG on, Django would otherwise answer its HTML page listing every URL
+    pattern). A path that only misses its trailing slash is redirected, as APPEND_SLASH does."""
+    if settings.APPEND_SLASH and not request.path_info.endswith("/") and request.method in ("GET", "HEAD"):
+        try:
+            match = resolve(request.path_info + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_path_not_found:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return json_error(404, "not_found", "Not found.")
 
 
 def server_error(request):

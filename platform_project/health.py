@@ -9,9 +9,11 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from knowledge.vector_index import vector_index_ping
 from platform_project.celery import app as celery_app
+from tenants.authentication import TenantJWTAuthentication
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -62,8 +64,24 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def _caller_is_operator(request) -> bool:
+    """A platform admin signed in to the dashboard or the Django admin, or holding a valid access
+    token. A missing, expired or forged token only means "not an operator" here."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_platform_admin:
+        return True
+    try:
+        authenticated = TenantJWTAuthentication().authenticate(request)
+    except (AuthenticationFailed, APIException):
+        return False
+    return authenticated is not None and authenticated[0].is_platform_admin
+
+
 @require_GET
 def readyz(request):
+    """Every dependency's state for anyone (load balancers, monitors); the error text, which
+    names hosts, ports and drivers, for operators only."""
+    show_errors = _caller_is_operator(request)
     report = {}
     ready = True
     for name, (check, required) in CHECKS.items():
@@ -74,7 +92,8 @@ def readyz(request):
             entry["status"] = "ok"
         except Exception as error:  # noqa: BLE001 - any failure means "down", reported as such
             entry["status"] = "down"
-            entry["error"] = f"{type(error).__name__}: {error}"[:300]
+            if show_errors:
+                entry["error"] = f"{type(error).__name__}: {error}"[:300]
             ready = ready and not required
         entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         report[name] = entry

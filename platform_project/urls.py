@@ -1,9 +1,11 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from platform_project import health
+from platform_project import errors, health
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -12,7 +14,16 @@ api_v1 = [
     path("", include("llm.urls")),
     path("", include("conversations.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script from a URL (no inline script); its page
+    # keeps one inline <style> and the UI sets style attributes, so style-src is loosened for
+    # this page only (styles cannot run code; scripts stay 'self').
+    path(
+        "docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="docs",
+    ),
+    # Last: any other /v1/ path is a 404 in the error format, DEBUG on or off.
+    re_path(r"^(?P<unmatched>.*)$", errors.api_path_not_found),
 ]
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from tenants import selectors, services
+from tenants.audit import PLATFORM_OPERATOR, hidden_operators_for
 from tenants.errors import Forbidden
 from tenants.models import AuditEvent, Membership, Plan, Tenant
 from tenants.roles import Capability, Role
@@ -215,6 +216,18 @@ class AuditEventOutput(serializers.ModelSerializer):
         ]
 
 
+class TenantAuditEventOutput(AuditEventOutput):
+    """A tenant's own trail: a platform operator who acted in it is "platform operator", with
+    no address."""
+
+    def to_representation(self, event):
+        data = super().to_representation(event)
+        if event.actor_id is not None and event.actor_id in hidden_operators_for(self.context["request"]):
+            data["actor_email"] = str(PLATFORM_OPERATOR)
+            data["ip_address"] = None
+        return data
+
+
 class AuditFilter(serializers.Serializer):
     action = serializers.CharField(
         required=False, max_length=64, help_text="An action, or a prefix ending in a dot."
@@ -239,10 +252,14 @@ class TenantAuditViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
     model = AuditEvent
     capability = Capability.VIEW_AUDIT
-    serializer_class = AuditEventOutput
+    serializer_class = TenantAuditEventOutput
 
     def scope_queryset(self, queryset):
-        return selectors.audit_filter(queryset, **validated_input(AuditFilter, self.request.query_params))
+        return selectors.audit_filter(
+            queryset,
+            **validated_input(AuditFilter, self.request.query_params),
+            hidden_actor_ids=hidden_operators_for(self.request),
+        )
 
     @extend_schema(summary="The tenant's audit trail", parameters=AUDIT_PARAMETERS)
     def list(self, request, *args, **kwargs):

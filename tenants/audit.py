@@ -9,9 +9,16 @@ as "system". Details carry names and changed fields, never secrets.
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy
+
 from tenants.models import AuditEvent, Tenant
+from tenants.roles import PLATFORM_ADMIN
 
 SYSTEM = "system"
+
+# How a tenant's people see a platform operator who acted in their tenant.
+PLATFORM_OPERATOR = gettext_lazy("platform operator")
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,60 @@ class AuditActorMiddleware:
             return self.get_response(request)
         finally:
             actor_reset(token)
+
+
+def hidden_operator_ids(*, tenant_id, viewer_role: str | None) -> frozenset[int]:
+    """The platform operators (Django staff with no membership in `tenant`) whose email and
+    address the viewer must not see: every operator for the tenant's own people, none for an
+    operator. A staff user who is also a member is shown like any member."""
+    if viewer_role == PLATFORM_ADMIN:
+        return frozenset()
+    staff = get_user_model().objects.filter(is_staff=True)
+    if tenant_id is None:
+        return frozenset(staff.values_list("pk", flat=True))
+    # One short query (operators are few), rather than one per row shown.
+    return frozenset(staff.exclude(memberships__tenant_id=tenant_id).values_list("pk", flat=True))
+
+
+def hidden_operators_for(request) -> frozenset[int]:
+    """`hidden_operator_ids` for the request's tenant and role, computed once per request."""
+    cached = getattr(request, "_hidden_operator_ids", None)
+    if cached is None:
+        cached = hidden_operator_ids(
+            tenant_id=request.tenant.pk if request.tenant else None, viewer_role=request.role
+        )
+        request._hidden_operator_ids = cached
+    return cached
+
+
+def hidden_operators_in(context: dict, *, tenant_id) -> frozenset[int]:
+    """For a serializer's context: the request's answer, or, with no request (a WebSocket frame,
+    a stream), the operators hidden from the tenant's people. Cached in the shared context."""
+    request = context.get("request")
+    if request is not None and hasattr(request, "role"):
+        return hidden_operators_for(request)
+    cache = context.setdefault("_hidden_operator_ids", {})
+    if tenant_id not in cache:
+        cache[tenant_id] = hidden_operator_ids(tenant_id=tenant_id, viewer_role=None)
+    return cache[tenant_id]
+
+
+def person_shown(user, *, hidden: frozenset[int], name_first: bool = False) -> str | None:
+    """How a person appears to a tenant's people: "platform operator" for a hidden operator,
+    else the email (or the name, then the email, with `name_first`)."""
+    if user is None:
+        return None
+    if user.pk in hidden:
+        return str(PLATFORM_OPERATOR)
+    return (user.name or user.email) if name_first else user.email
+
+
+def person_for_tenant(user, *, tenant_id, name_first: bool = False) -> str | None:
+    """`person_shown` for what every person of a tenant may receive (WebSocket events, error
+    messages): only a staff user costs a query, to learn whether they are a member."""
+    if user is None:
+        return None
+    hidden: frozenset[int] = frozenset()
+    if user.is_staff:
+        hidden = hidden_operator_ids(tenant_id=tenant_id, viewer_role=None)
+    return person_shown(user, hidden=hidden, name_first=name_first)

@@ -22,10 +22,12 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from tenants import rls
+from tenants.audit import hidden_operators_for
 from tenants.errors import APIError, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership, Tenant
@@ -186,6 +188,8 @@ def dashboard_context(request, *, active: str = "") -> dict:
         "navigation": navigation,
         "switchable_memberships": switchable,
         "is_platform_admin": role == PLATFORM_ADMIN,
+        # Operators the viewer may not see by email (looked up only by a page that names people).
+        "hidden_operator_ids": SimpleLazyObject(lambda: hidden_operators_for(request)),
         "capabilities": {capability.value: role_can(role, capability) for capability in Capability},
     }
 

@@ -34,14 +34,16 @@ def audit_filter(
     since=None,
     until=None,
     tenant_id=None,
+    hidden_actor_ids: frozenset[int] = frozenset(),
 ) -> QuerySet[AuditEvent]:
-    """Narrow an already scoped trail (a tenant's, or the platform's for operators)."""
+    """Narrow an already scoped trail (a tenant's, or the platform's for operators). The actor
+    filter never matches the email of an actor the viewer may not see (`hidden_actor_ids`)."""
     if action:
         events = (
             events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
         )
     if actor:
-        events = events.filter(actor_email__icontains=actor)
+        events = events.filter(actor_email__icontains=actor).exclude(actor_id__in=hidden_actor_ids)
     if since:
         events = events.filter(created_at__date__gte=since)
     if until:

@@ -45,3 +45,29 @@ def test_chinese_text_is_returned_unescaped(platform_admin):
 
     response = client_for(platform_admin).post("/v1/tenants", {"name": "好公司"}, format="json")
     assert "好公司".encode() in response.content
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/no-such-thing", "/v1/tenants/not-a-uuid/members", "/v1/auth/login/extra"]
+)
+def test_unknown_api_paths_answer_the_error_format_with_debug_on(client, settings, path):
+    """Django's HTML debug page (every URL pattern listed) is for the dashboard in development,
+    never an API client's answer."""
+    settings.DEBUG = True
+    response = client.get(path)
+    assert_error(response, 404, "not_found")
+    assert b"URLconf" not in response.content
+
+
+def test_an_api_path_missing_its_slash_is_still_redirected(client, settings):
+    settings.DEBUG = True
+    response = client.get("/v1/docs")
+    assert response.status_code == 301
+    assert response["Location"] == "/v1/docs/"
+
+
+def test_browsers_still_get_the_debug_page_outside_the_api_with_debug_on(client, settings):
+    settings.DEBUG = True
+    response = client.get("/dashboard-nowhere/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert b"URLconf" in response.content

@@ -31,7 +31,26 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
+    def announce_mode(self) -> None:
+        """Say plainly, before anything starts, when this is the development set-up: `make run`
+        keeps DEBUG on and the public development secret key (which also signs the JWTs)."""
+        if settings.DEBUG:
+            self.stdout.write(
+                self.style.WARNING(
+                    "DEBUG on: development mode, not for production "
+                    "(production: DEBUG=false and a real SECRET_KEY)."
+                )
+            )
+        if settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Using the public development secret key: anyone can sign sessions and tokens "
+                    "for this server; not for production."
+                )
+            )
+
     def handle(self, *args, host: str, port: int, **options):
+        self.announce_mode()
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         children: list[tuple[str, subprocess.Popen]] = []
