@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from tenants.models import AuditEvent, Tenant
+from tenants.throttling import client_address  # the one helper, behind trusted proxies too
 
 SYSTEM = "system"
 
@@ -22,10 +23,6 @@ class Actor:
 
 
 _actor: ContextVar[Actor | None] = ContextVar("audit_actor", default=None)
-
-
-def client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def actor_set(*, user, ip_address: str | None):
