@@ -125,7 +125,7 @@ class PasswordResetConfirmInput(serializers.Serializer):
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-class MessageOutput(serializers.Serializer):
+class AuthMessageOutput(serializers.Serializer):
     message = serializers.CharField()
 
 
@@ -262,7 +262,7 @@ class PasswordResetView(PublicAuthView):
             "receives a limited number of links an hour."
         ),
         request=PasswordResetInput,
-        responses={202: MessageOutput},
+        responses={202: AuthMessageOutput},
     )
     def post(self, request):
         data = validated_input(PasswordResetInput, request.data)
@@ -287,7 +287,7 @@ class PasswordResetConfirmView(PublicAuthView):
         ),
         request=PasswordResetConfirmInput,
         responses={
-            200: MessageOutput,
+            200: AuthMessageOutput,
             400: OpenApiResponse(description="`invalid_token`, or `validation_error` for a weak password"),
         },
     )
