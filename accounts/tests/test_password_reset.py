@@ -215,3 +215,24 @@ def test_the_dashboard_reset_answers_the_same_for_unknown_emails(db, django_capt
         sent = Client().post("/dashboard/password/reset/", {"email": "nobody@example.com"})
     assert sent.status_code == 302
     assert mail.outbox == []
+
+
+def test_passwords_set_in_the_django_admin_revoke_refresh_tokens(tenant_a, platform_admin):
+    agents_phone = api_sign_in(tenant_a.agent.email)
+    operators_phone = api_sign_in(platform_admin.email)
+    operator = Client()
+    assert operator.login(email=platform_admin.email, password=PASSWORD)
+    changed = operator.post(
+        f"/admin/accounts/user/{tenant_a.agent.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    assert User.objects.get(pk=tenant_a.agent.pk).check_password(NEW_PASSWORD)
+    assert not refresh_works(agents_phone["refresh"])
+    own = operator.post(
+        "/admin/password_change/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert own.status_code == 302, own.content.decode()[:2000]
+    assert not refresh_works(operators_phone["refresh"])
+    assert operator.get("/admin/").status_code == 200  # the operator's own session stays
