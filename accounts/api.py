@@ -1,19 +1,27 @@
 """Auth, registration and invitation endpoints. Thin: validate, call a service, shape output."""
 
-from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.emails import link_base
 from accounts.models import Invitation, User
-from tenants.authentication import PublicEndpointAuthentication
+from accounts.throttling import InvitationTokenThrottle, PasswordResetEmailThrottle
+from tenants.authentication import PublicEndpointAuthentication, TenantJWTAuthentication
 from tenants.roles import PLATFORM_ADMIN, Capability, Role
 from tenants.scoping import TenantScopedViewSet, validated_input
 from tenants.selectors import memberships_of
-from tenants.throttling import RegistrationThrottle
+from tenants.throttling import (
+    InvitationAcceptAddressThrottle,
+    PasswordResetAddressThrottle,
+    RegistrationThrottle,
+    client_address,
+)
 
 # --- Output ---------------------------------------------------------------------------------
 
@@ -98,8 +106,27 @@ class InvitationCreateInput(serializers.Serializer):
 
 class InvitationAcceptInput(serializers.Serializer):
     token = serializers.CharField(max_length=200)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    password = serializers.CharField(
+        max_length=128,
+        trim_whitespace=False,
+        required=False,
+        help_text="The new account's password. Not accepted for an existing account: sign in as it instead.",
+    )
     name = serializers.CharField(max_length=150, allow_blank=True, default="")
+
+
+class PasswordResetInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmInput(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class AuthMessageOutput(serializers.Serializer):
+    message = serializers.CharField()
 
 
 class InvitationOutput(serializers.ModelSerializer):
@@ -152,7 +179,10 @@ class LoginView(PublicAuthView):
     def post(self, request):
         data = validated_input(LoginInput, request.data)
         sign_in = services.user_login(
-            email=data["email"], password=data["password"], tenant_id=data.get("tenant_id")
+            email=data["email"],
+            password=data["password"],
+            address=client_address(request),
+            tenant_id=data.get("tenant_id"),
         )
         return Response(sign_in_output(sign_in))
 
@@ -188,15 +218,83 @@ class MeView(APIView):
 
 
 @extend_schema(tags=["auth"])
-class InvitationAcceptView(PublicAuthView):
-    @extend_schema(summary="Accept an invitation", request=InvitationAcceptInput, responses={201: UserOutput})
+class InvitationAcceptView(APIView):
+    """Anyone may call it; who the caller is decides how. An existing account accepts only with
+    its own access token (never with a password here), a new person with a password."""
+
+    authentication_classes = [TenantJWTAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes = [InvitationAcceptAddressThrottle, InvitationTokenThrottle]
+
+    @extend_schema(
+        summary="Accept an invitation",
+        description=(
+            "A new person sends `{token, password, name}` and gets an account. When an account "
+            "with the invited email exists, its owner signs in first and sends `{token}` with "
+            "`Authorization: Bearer <access token>`; without it the answer is 401 "
+            "`sign_in_required`, whatever password is sent. Throttled per token and per client address."
+        ),
+        request=InvitationAcceptInput,
+        responses={201: UserOutput},
+    )
     def post(self, request):
         data = validated_input(InvitationAcceptInput, request.data)
-        user, membership = services.invitation_accept(**data)
+        caller = request.user if request.user.is_authenticated else None
+        user, membership = services.invitation_accept(
+            token=data["token"], user=caller, password=data.get("password"), name=data["name"]
+        )
         return Response(
             user_output(user, tenant_id=membership.tenant_id, role=membership.role),
             status=status.HTTP_201_CREATED,
         )
+
+
+@extend_schema(tags=["auth"])
+class PasswordResetView(PublicAuthView):
+    throttle_classes = [PasswordResetAddressThrottle]
+
+    @extend_schema(
+        summary="Email a password-reset link",
+        description=(
+            "202 whatever the email, so that nobody learns which accounts exist. The link opens "
+            "the dashboard's page to choose a new password; its `uid` and `token` also work with "
+            "`POST /v1/auth/password/reset/confirm`. Throttled per client address; each email "
+            "receives a limited number of links an hour."
+        ),
+        request=PasswordResetInput,
+        responses={202: AuthMessageOutput},
+    )
+    def post(self, request):
+        data = validated_input(PasswordResetInput, request.data)
+        # Past the per-email rate the answer stays the same and no email leaves.
+        if PasswordResetEmailThrottle().allow_request(request, self):
+            services.password_reset_request(
+                email=data["email"], base_url=link_base(request), language=translation.get_language()
+            )
+        message = _("If an account with this email exists, a link to reset its password is on its way.")
+        return Response({"message": message}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["auth"])
+class PasswordResetConfirmView(PublicAuthView):
+    throttle_classes = [PasswordResetAddressThrottle]
+
+    @extend_schema(
+        summary="Choose a new password with a reset link's uid and token",
+        description=(
+            "The token works once and expires (`PASSWORD_RESET_TIMEOUT`). Every refresh token of "
+            "the account is revoked and every signed-in session ends."
+        ),
+        request=PasswordResetConfirmInput,
+        responses={
+            200: AuthMessageOutput,
+            400: OpenApiResponse(description="`invalid_token`, or `validation_error` for a weak password"),
+        },
+    )
+    def post(self, request):
+        data = validated_input(PasswordResetConfirmInput, request.data)
+        services.password_reset_confirm(uid=data["uid"], token=data["token"], password=data["password"])
+        return Response({"message": _("Your password has been changed. Sign in with the new one.")})
 
 
 @extend_schema(
@@ -223,7 +321,12 @@ class InvitationViewSet(
     def create(self, request, tenant_id):
         data = validated_input(InvitationCreateInput, request.data)
         invitation, token = services.invitation_create(
-            tenant=request.tenant, email=data["email"], role=data["role"], invited_by=request.user
+            tenant=request.tenant,
+            email=data["email"],
+            role=data["role"],
+            invited_by=request.user,
+            base_url=link_base(request),
+            language=translation.get_language(),
         )
         invitation.token = token
         return Response(InvitationCreatedOutput(invitation).data, status=status.HTTP_201_CREATED)

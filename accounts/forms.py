@@ -1,4 +1,4 @@
-"""Dashboard forms of accounts: sign-in, invitations, acceptance. Validation only."""
+"""Dashboard forms of accounts: sign-in, password reset, invitations, acceptance. Validation only."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +36,8 @@ class MemberRoleForm(forms.Form):
 
 
 class InvitationAcceptForm(forms.Form):
+    """A new person's acceptance: a name and a password for the new account."""
+
     token = forms.CharField(widget=forms.HiddenInput, max_length=200)
     name = forms.CharField(label=_("Your name"), max_length=150, required=False)
     password = forms.CharField(
@@ -43,5 +45,19 @@ class InvitationAcceptForm(forms.Form):
         max_length=128,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("A new password, or the password of your existing account with this email."),
+        help_text=_("A password for your new account."),
+    )
+
+
+class InvitationJoinForm(forms.Form):
+    """The signed-in invitee's acceptance: the token alone."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=200)
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )

@@ -11,6 +11,10 @@ urlpatterns = [
     path("auth/refresh", api.RefreshView.as_view(), name="auth-refresh"),
     path("auth/logout", api.LogoutView.as_view(), name="auth-logout"),
     path("auth/me", api.MeView.as_view(), name="auth-me"),
+    path("auth/password/reset", api.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "auth/password/reset/confirm", api.PasswordResetConfirmView.as_view(), name="password-reset-confirm"
+    ),
     path("auth/invitations/accept", api.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("tenants/<uuid:tenant_id>/invitations", invitations, name="invitation-list"),
     path("tenants/<uuid:tenant_id>/invitations/<int:pk>", invitation, name="invitation-detail"),

@@ -2,28 +2,44 @@
 Thin: validate a form, call a service or selector, answer with a page or a redirect."""
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 from rest_framework import exceptions as drf_exceptions
 
-from accounts import services
-from accounts.forms import InvitationAcceptForm, InvitationForm, MemberRoleForm, SignInForm
+from accounts import selectors, services
+from accounts.admin_site import throttled_message
+from accounts.emails import link_base
+from accounts.forms import (
+    InvitationAcceptForm,
+    InvitationForm,
+    InvitationJoinForm,
+    MemberRoleForm,
+    PasswordResetRequestForm,
+    SignInForm,
+)
 from accounts.models import Invitation
+from accounts.throttling import InvitationTokenThrottle, PasswordResetEmailThrottle
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page, staff_memberships
-from tenants.errors import APIError, TenantSuspended
+from tenants.errors import APIError, Forbidden, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.roles import Capability
+from tenants.throttling import (
+    InvitationAcceptAddressThrottle,
+    PasswordResetAddressThrottle,
+    client_address,
+    throttle_wait,
+)
 
 
 def _overview(tenant_id) -> str:
@@ -68,18 +84,9 @@ class SignInView(View):
         try:
             # The API's sign-in: the failure throttle, the same error for an unknown email and a
             # wrong password, and the suspended-tenant check.
-            sign_in = services.user_login(email=email, password=password)
+            sign_in = services.user_login(email=email, password=password, address=client_address(request))
         except drf_exceptions.Throttled as throttled:
-            minutes = max(1, round((throttled.wait or 60) / 60))
-            form.add_error(
-                None,
-                ngettext(
-                    "Too many failed sign-ins for this email. Try again in %(minutes)d minute.",
-                    "Too many failed sign-ins for this email. Try again in %(minutes)d minutes.",
-                    minutes,
-                )
-                % {"minutes": minutes},
-            )
+            form.add_error(None, throttled_message(throttled.wait))
             return self._page(request, form, status=429)
         except drf_exceptions.AuthenticationFailed:
             form.add_error(None, _("The email or password is incorrect."))
@@ -152,55 +159,146 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("dashboard:home")
 
     def form_valid(self, form):
+        # Every refresh token and every other session of the person ends; this one stays.
+        services.user_password_set(user=form.user, password=form.cleaned_data["new_password1"])
+        update_session_auth_hash(self.request, form.user)
         messages.success(self.request, _("Your password has been changed."))
-        return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())
+
+
+# --- Password reset ----------------------------------------------------------------------------
+
+
+class PasswordResetRequestView(View):
+    """ "Forgot password?": the same answer whatever the email, so no account is revealed."""
+
+    template_name = "dashboard/password_reset.html"
+
+    def get(self, request):
+        return render(request, self.template_name, {"form": PasswordResetRequestForm()})
+
+    def post(self, request):
+        form = PasswordResetRequestForm(request.POST)
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form}, status=400)
+        wait = throttle_wait([PasswordResetAddressThrottle()], request)
+        if wait is not None:
+            form.add_error(None, _("Too many requests. Try again later."))
+            response = render(request, self.template_name, {"form": form}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        # Past the per-email rate nothing is sent, and the answer is the same.
+        if throttle_wait([PasswordResetEmailThrottle()], request) is None:
+            services.password_reset_request(
+                email=form.cleaned_data["email"],
+                base_url=link_base(request),
+                language=translation.get_language(),
+            )
+        return redirect("dashboard:password-reset-sent")
+
+
+class PasswordResetSentView(TemplateView):
+    template_name = "dashboard/password_reset_sent.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's page (the token leaves the URL for the session before the form is shown); the
+    new password goes through the service that revokes every refresh token and session."""
+
+    template_name = "dashboard/password_reset_confirm.html"
+    success_url = reverse_lazy("dashboard:login")
+
+    def form_valid(self, form):
+        services.password_reset_complete(user=form.user, password=form.cleaned_data["new_password1"])
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        messages.success(self.request, _("Your password has been changed. Sign in with the new one."))
+        return HttpResponseRedirect(self.get_success_url())
+
+
+# --- Invitations (the invitee) -------------------------------------------------------------------
 
 
 class InvitationAcceptView(View):
-    """Open to anyone holding the token: a new person chooses a password, an existing account
-    proves itself with its password."""
+    """Open to anyone holding the token. A new person chooses a password here; the owner of an
+    existing account with the invited email signs in first and then joins with one click: this
+    page never takes an existing account's password, so it is no way to guess one."""
 
     template_name = "dashboard/invitation_accept.html"
 
     def get(self, request):
-        form = InvitationAcceptForm(initial={"token": request.GET.get("token", "")})
-        return self._page(request, form)
+        return self._page(request, token=request.GET.get("token", ""), form=None)
 
     def post(self, request):
+        token = request.POST.get("token", "")
+        wait = throttle_wait([InvitationAcceptAddressThrottle(), InvitationTokenThrottle()], request)
+        if wait is not None:
+            error = _("Too many attempts. Try again later.")
+            response = self._page(request, token=token, form=None, status=429, error=error)
+            response["Retry-After"] = str(wait)
+            return response
+        try:
+            invitation = selectors.invitation_by_token(token=token)
+        except APIError:
+            return self._page(request, token=token, form=None, status=400)
+        if selectors.invitation_account(invitation=invitation) is not None:
+            # Whatever else was posted (a password, say), only the signed-in account counts.
+            return self._accept(request, token=token, form=InvitationJoinForm(request.POST), password=None)
         form = InvitationAcceptForm(request.POST)
         if not form.is_valid():
-            return self._page(request, form, status=400)
+            return self._page(request, token=token, form=form, status=400)
+        return self._accept(request, token=token, form=form, password=form.cleaned_data["password"])
+
+    def _accept(self, request, *, token: str, form, password: str | None):
+        caller = request.user if request.user.is_authenticated else None
+        name = form.cleaned_data.get("name", "") if form.is_valid() else ""
         try:
             user, membership = services.invitation_accept(
-                token=form.cleaned_data["token"],
-                password=form.cleaned_data["password"],
-                name=form.cleaned_data["name"],
+                token=token, user=caller, password=password, name=name
             )
         except drf_exceptions.ValidationError as error:
             for message in error.detail.get("password", []) if isinstance(error.detail, dict) else []:
                 form.add_error("password", str(message))
-            return self._page(request, form, status=400)
-        except drf_exceptions.AuthenticationFailed:
-            form.add_error(
-                "password",
-                _("An account with this email exists; enter its password to accept the invitation."),
-            )
-            return self._page(request, form, status=400)
+            return self._page(request, token=token, form=form, status=400)
+        except services.SignInRequired:
+            return self._page(request, token=token, form=None, status=401)
         except TenantSuspended:
-            form.add_error(None, _("This tenant is suspended. Contact the platform operator."))
-            return self._page(request, form, status=403)
+            error = _("This tenant is suspended. Contact the platform operator.")
+            return self._page(request, token=token, form=None, status=403, error=error)
+        except Forbidden:
+            return self._page(request, token=token, form=None, status=403)
         except APIError:
-            form.add_error(None, _("This invitation is invalid, used or expired."))
-            return self._page(request, form, status=400)
-        login(request, user)
+            return self._page(request, token=token, form=None, status=400)
+        if caller is None:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SESSION_TENANT_KEY] = str(membership.tenant_id)
         messages.success(request, _("Welcome to %(tenant)s.") % {"tenant": membership.tenant.name})
         if membership.role in ("tenant_admin", "agent"):
             return redirect(_overview(membership.tenant_id))
-        return self._page(request, None, accepted=membership)
+        return render(request, self.template_name, {"mode": "accepted", "accepted": membership})
 
-    def _page(self, request, form, status: int = 200, accepted=None):
-        return render(request, self.template_name, {"form": form, "accepted": accepted}, status=status)
+    def _page(self, request, *, token: str, form, status: int = 200, error: str | None = None):
+        """The page for this token: invalid; a new account's form; "sign in first"; "signed in
+        as another account"; or the one-click join of the signed-in invitee."""
+        context = {"token": token, "error": error}
+        try:
+            invitation = selectors.invitation_by_token(token=token)
+        except APIError:
+            context["mode"] = "invalid"
+            return render(request, self.template_name, context, status=400 if status == 200 else status)
+        account = selectors.invitation_account(invitation=invitation)
+        context["invitation"] = invitation
+        if account is None:
+            context.update(mode="new", form=form or InvitationAcceptForm(initial={"token": token}))
+        elif not request.user.is_authenticated:
+            here = f"{reverse('dashboard:invitation-accept')}?{urlencode({'token': token})}"
+            context.update(
+                mode="sign_in", login_url=f"{reverse('dashboard:login')}?{urlencode({'next': here})}"
+            )
+        elif request.user.pk != account.pk:
+            context["mode"] = "other_account"
+        else:
+            context.update(mode="join", form=form or InvitationJoinForm(initial={"token": token}))
+        return render(request, self.template_name, context, status=status)
 
 
 # --- Members and invitations (tenant admins) --------------------------------------------------
@@ -235,6 +333,8 @@ class MembersView(TenantDashboardMixin, TemplateView):
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
                     invited_by=request.user,
+                    base_url=link_base(request),
+                    language=translation.get_language(),
                 )
             except APIError as error:
                 form.add_error("email", _error_text(error))

@@ -68,7 +68,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # Django's admin, with the platform's throttled sign-in (accounts.admin_site.PlatformAdminSite).
+    "accounts.apps.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -272,10 +273,41 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
-# Failed sign-ins per email before the login endpoint answers 429, and over what window.
+# Failed sign-ins (API, dashboard and Django admin alike) before 429, counted per window
+# (accounts/throttling.py): per email from one client address; per client address over all
+# emails (a password sprayed over many accounts); per email over all addresses (the ceiling of
+# a guess spread over many addresses, the only count strangers can fill for the owner).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+LOGIN_EMAIL_FAILURE_LIMIT = env_int("LOGIN_EMAIL_FAILURE_LIMIT", 50)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+if min(LOGIN_FAILURE_LIMIT, LOGIN_ADDRESS_FAILURE_LIMIT, LOGIN_EMAIL_FAILURE_LIMIT) < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and the other sign-in limits must be at least 1.")
+if LOGIN_FAILURE_WINDOW_SECONDS < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_WINDOW_SECONDS must be at least 1.")
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
+# How long a password-reset link works (seconds); Django's token generator reads it.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+
+# How many reverse proxies in front of the platform append to X-Forwarded-For. 0: none, so the
+# header is ignored and the client is REMOTE_ADDR (tenants.throttling.client_address).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+
+# --- Email: invitations and password resets ------------------------------------------------
+# SMTP in production (`smtp+tls://user:password@host:587`); without EMAIL_URL the console
+# backend prints each message in the run command's output. Tests use locmem (pytest-django).
+# EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS...
+globals().update(
+    {name: value for name, value in _typed("EMAIL_URL", env.email_url, "consolemail://").items() if value}
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# The scheme and host of links in emails (`https://support.example.com.tw`); empty: the host
+# of the request that caused the email.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -287,11 +319,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tenants.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Used by the throttles in tenants/throttling.py (sign-in has its own per-email limit).
+    # Used by the throttles in tenants/throttling.py and accounts/throttling.py (sign-in has
+    # its own limiter, LOGIN_* above).
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "upload": env.str("THROTTLE_UPLOAD", default="120/hour"),
+        "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT", default="30/hour"),
+        "invitation_accept_token": env.str("THROTTLE_INVITATION_ACCEPT_TOKEN", default="10/hour"),
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
+        "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="5/hour"),
     },
+    # DRF's own view of the client address agrees with tenants.throttling.client_address.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {

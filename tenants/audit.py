@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from tenants.models import AuditEvent, Tenant
 from tenants.roles import PLATFORM_ADMIN
+from tenants.throttling import client_address  # the one helper, behind trusted proxies too
 
 SYSTEM = "system"
 
@@ -29,10 +30,6 @@ class Actor:
 
 
 _actor: ContextVar[Actor | None] = ContextVar("audit_actor", default=None)
-
-
-def client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def actor_set(*, user, ip_address: str | None):

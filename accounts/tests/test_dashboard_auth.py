@@ -256,3 +256,42 @@ def test_the_member_list_needs_no_query_per_member(tenant_a, django_assert_max_n
         response = client.get(members_url(tenant_a))
     assert response.context["members"].paginator.count == 18
     assert len(response.context["invitations"]) == 15
+
+
+def test_an_existing_account_cannot_accept_on_the_dashboard_with_a_password(tenant_a, tenant_b):
+    """The acceptance page never takes an existing account's password: it asks the invitee to
+    sign in first, so it neither tests guesses nor starts a session as the invitee."""
+    victim = tenant_b.tenant_admin
+    _invitation, token = invitation_create(
+        tenant=tenant_a.tenant, email=victim.email, role="agent", invited_by=tenant_a.tenant_admin
+    )
+    client = Client()
+    page = client.get("/dashboard/invitations/accept/", {"token": token})
+    assert page.status_code == 200
+    assert 'type="password"' not in page.content.decode()
+    assert "/dashboard/login/?next=" in page.content.decode()
+    answer = client.post(
+        "/dashboard/invitations/accept/", {"token": token, "password": PASSWORD, "name": "Guess"}
+    )
+    assert answer.status_code == 401
+    assert "_auth_user_id" not in client.session
+    assert not Membership.objects.filter(user=victim, tenant=tenant_a.tenant).exists()
+
+
+def test_an_existing_account_accepts_on_the_dashboard_once_signed_in(tenant_a, tenant_b):
+    invitee = tenant_b.agent
+    _invitation, token = invitation_create(
+        tenant=tenant_a.tenant, email=invitee.email, role="agent", invited_by=tenant_a.tenant_admin
+    )
+    client = signed_in(invitee)
+    page = client.get("/dashboard/invitations/accept/", {"token": token})
+    assert page.status_code == 200 and 'type="password"' not in page.content.decode()
+    response = client.post("/dashboard/invitations/accept/", {"token": token})
+    assert response["Location"] == f"/dashboard/t/{tenant_a.tenant.pk}/"
+    assert Membership.objects.get(user=invitee, tenant=tenant_a.tenant).role == "agent"
+    _invitation, other_token = invitation_create(
+        tenant=tenant_a.tenant, email=tenant_b.tenant_admin.email, role="agent", invited_by=None
+    )
+    stranger = signed_in(tenant_b.end_user)  # signed in, but not as the invitee
+    assert stranger.post("/dashboard/invitations/accept/", {"token": other_token}).status_code == 403
+    assert not Membership.objects.filter(user=tenant_b.tenant_admin, tenant=tenant_a.tenant).exists()

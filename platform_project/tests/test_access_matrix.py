@@ -342,3 +342,70 @@ def test_suspended_tenant_locks_out_its_users_without_deleting(role, tenant_a, p
     assert members["count"] == 3
     operator.patch(f"/v1/tenants/{tenant_a.tenant.pk}", {"status": "active"}, format="json")
     assert tenant_a.client("tenant_admin").get(f"/v1/tenants/{tenant_a.tenant.pk}/members").status_code == 200
+
+
+# --- Public auth endpoints ---------------------------------------------------------------------
+# No tenant, no role: anyone may call them, a token changes nothing for most of them, and each
+# answers bad bodies in the error format. Invitation acceptance takes an optional access token
+# (the invitee's own account), which must then be valid.
+
+PUBLIC_ENDPOINTS = [
+    Endpoint("register", "post", "/v1/auth/register", Capability.CHAT, 201, {"email": "x@example.com"}),
+    Endpoint("login", "post", "/v1/auth/login", Capability.CHAT, 200, {"email": "x@example.com"}),
+    Endpoint("refresh", "post", "/v1/auth/refresh", Capability.CHAT, 200, {"refresh": "x"}),
+    Endpoint("logout", "post", "/v1/auth/logout", Capability.CHAT, 205, {"refresh": "x"}),
+    Endpoint(
+        "invitation-accept", "post", "/v1/auth/invitations/accept", Capability.CHAT, 201, {"token": "x"}
+    ),
+    Endpoint(
+        "password-reset", "post", "/v1/auth/password/reset", Capability.CHAT, 202, {"email": "x@example.com"}
+    ),
+    Endpoint(
+        "password-reset-confirm",
+        "post",
+        "/v1/auth/password/reset/confirm",
+        Capability.CHAT,
+        200,
+        {"uid": "MQ", "token": "x", "password": "a-long-pass-phrase"},
+    ),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", PUBLIC_ENDPOINTS, ids=str)
+def test_public_endpoints_answer_bad_bodies_in_the_error_format(endpoint, anonymous):
+    broken = anonymous.post(endpoint.path, data="{not json", content_type="application/json")
+    assert_error(broken, 400, "malformed_request")
+    assert_error(anonymous.post(endpoint.path, ["a", "list"], format="json"), 400, "validation_error")
+    wrong_types = anonymous.post(
+        endpoint.path, {key: {"nested": [1]} for key in endpoint.body}, format="json"
+    )
+    assert_error(wrong_types, 400, "validation_error")
+    form = anonymous.post(endpoint.path, data="a=b", content_type="application/x-www-form-urlencoded")
+    assert_error(form, 415, "unsupported_media_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_password_reset_answers_every_role_and_nobody_alike(role, tenant_a, platform_admin, anonymous):
+    user = platform_admin if role == PLATFORM_ADMIN else tenant_a.user(role)
+    body = {"email": user.email}
+    signed_in = client_for(user, tenant=tenant_a.tenant).post("/v1/auth/password/reset", body, format="json")
+    nobody = anonymous.post("/v1/auth/password/reset", {"email": "nobody@example.com"}, format="json")
+    assert signed_in.status_code == nobody.status_code == 202
+    assert signed_in.json() == nobody.json()
+    confirm = {"uid": "MQ", "token": "not-a-token", "password": "a-long-pass-phrase"}
+    for client in (client_for(user, tenant=tenant_a.tenant), anonymous):
+        assert_error(
+            client.post("/v1/auth/password/reset/confirm", confirm, format="json"), 400, "invalid_token"
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["malformed", "expired", "tampered", "refresh_as_access"])
+def test_invitation_accept_refuses_a_bad_access_token(kind, tenant_a, anonymous):
+    """A Bearer token there must be valid (another scheme is no credential at all: anonymous)."""
+    anonymous.credentials(HTTP_AUTHORIZATION=bad_credentials(tenant_a.agent, tenant_a.tenant)[kind])
+    response = anonymous.post("/v1/auth/invitations/accept", {"token": "x"}, format="json")
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -33,6 +33,8 @@ def test_schema_describes_every_contract_endpoint(client):
         "/v1/auth/logout",
         "/v1/auth/me",
         "/v1/auth/invitations/accept",
+        "/v1/auth/password/reset",
+        "/v1/auth/password/reset/confirm",
         "/v1/tenants",
         "/v1/tenants/{tenant_id}",
         "/v1/tenants/{tenant_id}/members",
