@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from llm import outbound, selectors, services
-from llm.assistant import MAX_HISTORY_TOKEN_BUDGET, MAX_SYSTEM_PROMPT_CHARACTERS, AssistantSettings
+from llm.assistant import AssistantSettings, AssistantSettingsSchema
 from llm.providers import KIND_LABELS, KINDS, NEEDS_BASE_URL
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, validated_input
@@ -86,19 +86,9 @@ class ProviderInput(serializers.Serializer):
         return data
 
 
-class AssistantInput(serializers.Serializer):
-    system_prompt = serializers.CharField(
-        max_length=MAX_SYSTEM_PROMPT_CHARACTERS,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        default="",
-        help_text="The tenant's instructions; empty for the platform's default. Grounding rules are always added.",
-    )
-    history_token_budget = serializers.IntegerField(
-        min_value=0, max_value=MAX_HISTORY_TOKEN_BUDGET, required=False, default=1500
-    )
-    handoff_when_no_knowledge = serializers.BooleanField(required=False, default=False)
+class AssistantInput(AssistantSettingsSchema):
+    """The `assistant` settings section (its schema: what the tenant API also checks), and the chain."""
+
     providers = ProviderInput(
         many=True,
         min_length=1,
