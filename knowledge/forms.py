@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import retrieval
+from knowledge.retrieval_settings import MAX_CANDIDATES, MAX_RRF_K, MAX_SCORE_THRESHOLD, MAX_TOP_K
 
 STATUS_LABELS = {
     "pending": _("Pending"),
@@ -35,7 +36,7 @@ class SearchTesterForm(forms.Form):
 
 class RetrievalSettingsForm(forms.Form):
     mode = forms.ChoiceField(label=_("Mode"), choices=MODE_CHOICES)
-    top_k = forms.IntegerField(label=_("Passages per answer"), min_value=1, max_value=50)
+    top_k = forms.IntegerField(label=_("Passages per answer"), min_value=1, max_value=MAX_TOP_K)
     fusion = forms.ChoiceField(label=_("Fusion"), choices=FUSION_CHOICES)
     dense_weight = forms.FloatField(label=_("Vector weight"), min_value=0, max_value=1)
     keyword_weight = forms.FloatField(label=_("Keyword weight"), min_value=0, max_value=1)
@@ -45,23 +46,27 @@ class RetrievalSettingsForm(forms.Form):
     chinese_keyword_weight = forms.FloatField(
         label=_("Keyword weight (Chinese questions)"), min_value=0, max_value=1
     )
-    rrf_k = forms.IntegerField(label=_("RRF constant k"), min_value=1, max_value=1000)
+    rrf_k = forms.IntegerField(label=_("RRF constant k"), min_value=1, max_value=MAX_RRF_K)
     score_threshold = forms.FloatField(
-        label=_("Score threshold"), required=False, help_text=_("Leave empty to keep every result.")
+        label=_("Score threshold"),
+        required=False,
+        min_value=-MAX_SCORE_THRESHOLD,
+        max_value=MAX_SCORE_THRESHOLD,
+        help_text=_("Leave empty to keep every result."),
     )
-    candidates = forms.IntegerField(label=_("Candidates per side"), min_value=1, max_value=500)
+    candidates = forms.IntegerField(label=_("Candidates per side"), min_value=1, max_value=MAX_CANDIDATES)
 
     def clean(self):
+        """The form's fields, then the section's schema (what the tenant API checks too), so
+        that the page can store nothing the API would refuse."""
         data = super().clean()
-        if data.get("mode") and data["mode"] not in retrieval.MODES:
-            self.add_error("mode", _("Unknown mode."))
-        if data.get("fusion") == "weighted":
-            for dense, keyword in (
-                ("dense_weight", "keyword_weight"),
-                ("chinese_dense_weight", "chinese_keyword_weight"),
-            ):
-                if data.get(dense) == 0 and data.get(keyword) == 0:
-                    self.add_error(keyword, _("The two weights cannot both be zero."))
+        if self.errors:
+            return data
+        schema = retrieval.RetrievalSettingsSchema(data=self.as_settings())
+        if not schema.is_valid():
+            for name, messages in schema.errors.items():
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
         return data
 
     def as_settings(self) -> dict:

@@ -14,35 +14,13 @@ from dataclasses import asdict, dataclass, field, replace
 from knowledge import selectors, vector_index
 from knowledge.embedding import get_embedder
 from knowledge.keywords import BM25_K1, query_weights, term_id, tokenize
+from knowledge.retrieval_settings import (  # noqa: F401 - re-exported: callers find the settings here too
+    FUSIONS,
+    MODES,
+    RetrievalSettings,
+    RetrievalSettingsSchema,
+)
 from tenants.models import Tenant
-
-MODES = ("vector", "keyword", "hybrid")
-FUSIONS = ("weighted", "rrf")
-
-
-@dataclass(frozen=True)
-class RetrievalSettings:
-    mode: str = "hybrid"
-    top_k: int = 5
-    fusion: str = "weighted"
-    # Weights for queries in other languages than Chinese...
-    dense_weight: float = 0.5
-    keyword_weight: float = 0.5
-    # ...and for queries mostly in Chinese characters, where keywords carry more (docs/retrieval.md).
-    chinese_dense_weight: float = 0.3
-    chinese_keyword_weight: float = 0.7
-    rrf_k: int = 60
-    # Results scoring below this are dropped (in the mode's own score scale); None keeps all.
-    score_threshold: float | None = None
-    # How many candidates each side contributes before fusion.
-    candidates: int = 50
-
-    @classmethod
-    def for_tenant(cls, tenant: Tenant) -> "RetrievalSettings":
-        """The platform defaults, overridden by the tenant's `settings["retrieval"]`."""
-        overrides = (tenant.settings or {}).get("retrieval") or {}
-        known = {name: overrides[name] for name in cls.__dataclass_fields__ if name in overrides}
-        return cls(**known)
 
 
 @dataclass(frozen=True)

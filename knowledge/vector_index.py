@@ -17,12 +17,31 @@ import numpy as np
 from django.conf import settings
 from pymilvus import DataType, MilvusClient, MilvusException
 from pymilvus.client.types import LoadState
+from pymilvus.exceptions import ConnectError as MilvusConnectError
+from pymilvus.exceptions import ConnectionNotExistException, MilvusUnavailableException
 
-from tenants.errors import ServiceUnavailable
+from tenants.errors import APIError, ServiceUnavailable
 
 # pymilvus raises its own exceptions, but lets some gRPC failures (a deadline exceeded
 # while a restarted server loads its index) through as they are.
 _INDEX_ERRORS = (MilvusException, grpc.RpcError, ConnectionError, TimeoutError)
+# What says the connection is gone, rather than that Milvus refused one request: only these drop
+# the shared client (which every search of the process, every tenant's, is using) and reconnect.
+_CONNECTION_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    grpc.FutureTimeoutError,
+    MilvusConnectError,
+    ConnectionNotExistException,
+    MilvusUnavailableException,
+)
+_CONNECTION_STATUSES = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+}
+# Milvus's answer for a collection that a restarted server has not loaded yet.
+_COLLECTION_NOT_LOADED = 101
 
 _clients: dict[str, MilvusClient] = {}
 _ready_collections: set[tuple[str, str]] = set()
@@ -78,6 +97,15 @@ def milvus_client(*, timeout: float = 10.0, uri: str | None = None) -> MilvusCli
 
 # The platform's collections: one per embedding model and dimension.
 COLLECTION_PREFIX = "chunks_"
+
+
+class VectorIndexRequestRefused(APIError):
+    """Milvus refused a request the platform built (a limit out of its range, a malformed
+    filter): a bug to see and fix (500), never a reason to drop the connection."""
+
+    status_code = 500
+    default_code = "vector_index_request_refused"
+    default_detail = "The knowledge index refused the search. The platform's operators have been told."
 
 
 class VectorIndexLoading(VectorIndexUnavailable):
@@ -156,22 +184,61 @@ def _scoped(tenant_id, condition: str | None = None) -> str:
     return f"{scope} and ({condition})" if condition else scope
 
 
+def _connection_lost(error: BaseException) -> bool:
+    """Whether an index error says the connection is down (Milvus stopped, restarting, or too
+    slow to answer), looking through pymilvus's wrapping to the gRPC status underneath."""
+    seen = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _CONNECTION_ERRORS):
+            return True
+        if isinstance(current, grpc.RpcError) and callable(getattr(current, "code", None)):
+            if current.code() in _CONNECTION_STATUSES:
+                return True
+        if isinstance(current, MilvusException):
+            code = current.code
+            # pymilvus keeps the gRPC error's `code` method itself when its retries run out.
+            if callable(code) and isinstance(getattr(code, "__self__", None), grpc.RpcError):
+                code = code()
+            if code in _CONNECTION_STATUSES:
+                return True
+        # pymilvus re-raises errors `from` themselves: follow the chain past such loops.
+        following = [current.__cause__, current.__context__]
+        current = next((item for item in following if item is not None and id(item) not in seen), None)
+    return False
+
+
+def _not_loaded(error: BaseException) -> bool:
+    return isinstance(error, MilvusException) and (
+        error.code == _COLLECTION_NOT_LOADED or "not loaded" in str(error.message).lower()
+    )
+
+
 def _call(operation, *, collection: str | None = None):
-    """Run an operation on the shared client. On a failure the client is dropped and the
-    operation tried once more on a fresh connection, with the collection loaded again: that
-    is what a restarted Milvus needs. A second failure means the index is unavailable."""
+    """Run an operation on the shared client. When the connection is lost, the client is dropped
+    and the operation tried once more on a fresh connection, with the collection loaded again:
+    that is what a restarted Milvus needs (a collection it has not loaded yet is loaded, and the
+    operation tried again, on the same connection). A second failure means the index is
+    unavailable. An error that is the request's own (Milvus refused it) keeps the connection,
+    which other requests, other tenants' among them, are using: `VectorIndexRequestRefused`."""
     for attempt in (1, 2):
         try:
             return operation(_shared_client())
         except _INDEX_ERRORS as error:
-            _forget_client()
+            lost = _connection_lost(error)
+            if not lost and not (collection is not None and _not_loaded(error)):
+                raise VectorIndexRequestRefused() from error
+            if lost:
+                _forget_client()
             if attempt == 2:
                 raise VectorIndexUnavailable() from error
             if collection is not None:
                 try:
                     _shared_client().load_collection(collection, timeout=WRITE_TIMEOUT)
                 except _INDEX_ERRORS as load_error:
-                    _forget_client()
+                    if _connection_lost(load_error):
+                        _forget_client()
                     raise VectorIndexUnavailable() from load_error
     raise AssertionError("unreachable")
 

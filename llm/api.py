@@ -1,8 +1,6 @@
 """The tenant's assistant: instructions, history budget, handoff, and the provider chain.
 Thin: validate, call a service or selector, shape. API keys are write-only: no answer carries one."""
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,8 +8,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from llm import selectors, services
-from llm.assistant import MAX_HISTORY_TOKEN_BUDGET, MAX_SYSTEM_PROMPT_CHARACTERS, AssistantSettings
+from llm import outbound, selectors, services
+from llm.assistant import AssistantSettings, AssistantSettingsSchema
 from llm.providers import KIND_LABELS, KINDS, NEEDS_BASE_URL
 from tenants.roles import Capability
 from tenants.scoping import TenantScopedAPIView, validated_input
@@ -24,17 +22,10 @@ KIND_CHOICES = [(kind, KIND_LABELS[kind]) for kind in KINDS]
 
 def private_address_of(url: str) -> str | None:
     """The first private, loopback, link-local or otherwise internal address `url`'s host
-    resolves to, or None. An unresolvable host counts as refused ("unresolvable")."""
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        return "unresolvable"
-    for address in sorted(addresses):
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global:
-            return address
-    return None
+    resolves to (NAT64, 6to4 and IPv4-mapped forms judged by their IPv4 address), or None. An
+    unresolvable host counts as refused ("unresolvable"). An early answer for the form only: the
+    providers check the address again on every connection (`llm.outbound`)."""
+    return outbound.internal_address_of(urlsplit(url).hostname or "")
 
 
 class ProviderInput(serializers.Serializer):
@@ -95,19 +86,9 @@ class ProviderInput(serializers.Serializer):
         return data
 
 
-class AssistantInput(serializers.Serializer):
-    system_prompt = serializers.CharField(
-        max_length=MAX_SYSTEM_PROMPT_CHARACTERS,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        default="",
-        help_text="The tenant's instructions; empty for the platform's default. Grounding rules are always added.",
-    )
-    history_token_budget = serializers.IntegerField(
-        min_value=0, max_value=MAX_HISTORY_TOKEN_BUDGET, required=False, default=1500
-    )
-    handoff_when_no_knowledge = serializers.BooleanField(required=False, default=False)
+class AssistantInput(AssistantSettingsSchema):
+    """The `assistant` settings section (its schema: what the tenant API also checks), and the chain."""
+
     providers = ProviderInput(
         many=True,
         min_length=1,

@@ -21,6 +21,7 @@ from tenants.scoping import (
     is_platform_admin,
     validated_input,
 )
+from tenants.tenant_settings import tenant_settings_validate
 
 MAX_SETTINGS_BYTES = 64 * 1024
 TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
@@ -65,7 +66,17 @@ def _validate_settings(value):
     return value
 
 
-class TenantCreateInput(serializers.Serializer):
+class _SettingsChecked:
+    """Each settings section checked by its schema (`tenants.tenant_settings`), errors keyed
+    like `settings.retrieval.top_k` at the top of the details."""
+
+    def validate(self, data):
+        if "settings" in data:
+            data["settings"] = tenant_settings_validate(data["settings"])
+        return data
+
+
+class TenantCreateInput(_SettingsChecked, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     plan = serializers.CharField(
@@ -75,16 +86,28 @@ class TenantCreateInput(serializers.Serializer):
         help_text="Plan code or name; the seed's Chinese names (免費版, 標準版, 專業版, 企業版) are accepted.",
     )
     allow_signup = serializers.BooleanField(required=False, default=False)
-    settings = serializers.DictField(required=False, default=dict, validators=[_validate_settings])
+    settings = serializers.DictField(
+        required=False,
+        default=dict,
+        validators=[_validate_settings],
+        help_text="Sections (`retrieval`, `assistant`), each checked by its schema; unknown keys are refused.",
+    )
 
 
-class TenantUpdateInput(serializers.Serializer):
+class TenantUpdateInput(_SettingsChecked, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     plan = serializers.CharField(max_length=100, required=False)
     status = serializers.ChoiceField(choices=Tenant.Status.choices, required=False)
     allow_signup = serializers.BooleanField(required=False)
-    settings = serializers.DictField(required=False, validators=[_validate_settings])
+    settings = serializers.DictField(
+        required=False,
+        validators=[_validate_settings],
+        help_text=(
+            "Sections (`retrieval`, `assistant`), each checked by its schema; a section named here "
+            "replaces the stored one, null removes it, and the others are kept."
+        ),
+    )
 
 
 # Fields only platform operators may change: the commercial plan and the suspension switch.

@@ -4,12 +4,14 @@ import uuid
 
 from django.db import transaction
 from django.utils.text import slugify
+from rest_framework import serializers
 
 from tenants import rls
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
 from tenants.roles import Role
+from tenants.tenant_settings import tenant_settings_validate
 
 
 def plan_resolve(*, name: str | None) -> Plan:
@@ -30,6 +32,17 @@ def plan_resolve(*, name: str | None) -> Plan:
         code="validation_error",
         details={"plan": [f"Unknown plan. Known plans: {known}."]},
     )
+
+
+def _checked_settings(settings: dict) -> dict:
+    """Settings as their schemas accept them; a 400 naming each refused key otherwise (the
+    interfaces check first; this keeps any other writer from storing what readers cannot use)."""
+    try:
+        return tenant_settings_validate(settings)
+    except serializers.ValidationError as error:
+        raise APIError(
+            "The request is invalid; see details.", code="validation_error", details=error.detail
+        ) from error
 
 
 def _unique_slug(name: str) -> str:
@@ -54,7 +67,9 @@ def tenant_create(
         description=description,
         plan=plan or plan_resolve(name=None),
         allow_signup=allow_signup,
-        settings=settings or {},
+        settings={
+            name: value for name, value in _checked_settings(settings or {}).items() if value is not None
+        },
     )
     audit_record(tenant=tenant, action="tenant.create", target=tenant, details={"plan": tenant.plan.code})
     return tenant
@@ -70,7 +85,7 @@ def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
     if isinstance(changes.get("settings"), dict):
         # Settings are sections (retrieval, assistant, ...): a PATCH replaces the sections it
         # names and keeps the others; a section set to null is removed.
-        merged = {**(tenant.settings or {}), **changes["settings"]}
+        merged = {**(tenant.settings or {}), **_checked_settings(changes["settings"])}
         changes["settings"] = {name: value for name, value in merged.items() if value is not None}
     before = {field: getattr(tenant, field) for field in changes}
     for field, value in changes.items():

@@ -182,3 +182,25 @@ def test_the_index_server_loads_its_collections_when_it_starts(own_milvus):
             time.sleep(0.1)
     state = MilvusClient(uri=own_milvus.uri).get_load_state("chunks_restart_load")["state"]
     assert state == LoadState.Loaded
+
+
+@pytest.mark.parametrize("limit", [100_000, 0])
+def test_a_request_the_index_refuses_keeps_the_shared_connection(own_milvus, limit):
+    """A bad request (a `limit` Milvus refuses) is the request's fault: it must not drop the
+    connection that every other search of the process (other tenants') is using, nor reload."""
+    tenant = uuid.uuid4()
+    vector_index.ensure_collection(name="bad_request_test", dimension=3)
+    client = vector_index._shared_client()
+    ready = set(vector_index._ready_collections)
+
+    with pytest.raises(vector_index.VectorIndexRequestRefused):
+        vector_index.search_dense(
+            collection="bad_request_test", tenant_id=tenant, vector=unit(1, 0, 0), limit=limit
+        )
+
+    assert vector_index._shared_client() is client
+    assert vector_index._ready_collections == ready
+    hits = vector_index.search_dense(
+        collection="bad_request_test", tenant_id=tenant, vector=unit(1, 0, 0), limit=3
+    )
+    assert hits == []

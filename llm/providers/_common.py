@@ -1,5 +1,6 @@
-"""What the network providers share: one TLS context, usage estimates, and error wording that
-never carries a key."""
+"""What the network providers share: one TLS context, the guarded HTTP client (every connection
+checked against internal addresses, no redirects followed), usage estimates, and error wording
+that never carries a key."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import re
 import ssl
 
 import httpx2
+from django.conf import settings
 
 from llm.base import LLMRequest, ProviderError, Usage
+from llm.outbound import AddressRefused, guarded_async_client
 from llm.tokens import estimate_tokens
 
 # Server-sent details are shown to tenant admins and logged; anything key-like is masked.
@@ -24,6 +27,18 @@ def shared_ssl_context() -> ssl.SSLContext:
     each stream gets its own short-lived client (so closing it surely closes the connection, on
     whatever event loop it runs), and the context is what makes such clients cheap."""
     return httpx2.create_ssl_context()
+
+
+def guarded_http_client(client_class: type[httpx2.AsyncClient]) -> httpx2.AsyncClient:
+    """The HTTP client to hand a client library (`client_class`: its own subclass, with its default
+    timeouts): each connection goes only to a public address, resolved and checked when it is
+    made (a name rebound to 127.0.0.1 after it was saved is refused), unless the operator allows
+    private ones (`LLM_ALLOW_PRIVATE_BASE_URLS`); and a redirect is an answer, never followed."""
+    return guarded_async_client(
+        allow_private=settings.LLM_ALLOW_PRIVATE_BASE_URLS,
+        verify=shared_ssl_context(),
+        client_class=client_class,
+    )
 
 
 def prompt_text(request: LLMRequest) -> list[str]:
@@ -64,6 +79,11 @@ def status_error(
     if status == 429:
         message = f"{label} is rate limiting this account (HTTP 429)."
         return ProviderError(message, provider=provider, retryable=True, status=status)
+    if 300 <= status < 400:
+        # Never followed: the target could be an internal address the connection check would
+        # have to catch, and a provider's API does not move by redirect.
+        message = f"{label} answered with a redirect (HTTP {status}), which the platform does not follow."
+        return ProviderError(message, provider=provider, retryable=False, status=status)
     if status >= 500 or status in (408, 409):
         message = f"{label} failed with HTTP {status}."
         return ProviderError(message, provider=provider, retryable=True, status=status)
@@ -89,6 +109,15 @@ def malformed_error(*, provider: str, label: str) -> ProviderError:
 def truncated_error(*, provider: str, label: str) -> ProviderError:
     return ProviderError(
         f"{label}'s stream ended before the answer was complete.", provider=provider, retryable=True
+    )
+
+
+def refused_address_error(refused: AddressRefused, *, provider: str, label: str) -> ProviderError:
+    return ProviderError(
+        f"{label} was not called: {refused.host} resolves to an internal address ({refused.address}); "
+        "the platform only calls public servers unless its operator allows private ones.",
+        provider=provider,
+        retryable=False,
     )
 
 

@@ -16,15 +16,17 @@ import anthropic
 import httpx2
 
 from llm.base import Delta, LLMRequest, Message, Provider, ProviderError, StreamEvent, Usage
+from llm.outbound import refused_address_in
 from llm.providers import ProviderSpec
 from llm.providers._common import (
     MALFORMED,
     connection_error,
     estimated_usage,
+    guarded_http_client,
     malformed_error,
     missing_key_error,
     redact,
-    shared_ssl_context,
+    refused_address_error,
     status_error,
     timeout_error,
     transport_error,
@@ -68,7 +70,7 @@ class AnthropicMessagesProvider(Provider):
             base_url=self.spec.base_url or None,
             timeout=self.spec.timeout_seconds,
             max_retries=self.spec.max_retries,
-            http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+            http_client=guarded_http_client(anthropic.DefaultAsyncHttpxClient),
         )
 
     def _parameters(self, request: LLMRequest) -> dict:
@@ -87,12 +89,15 @@ class AnthropicMessagesProvider(Provider):
 
     def _error(self, error: Exception) -> ProviderError:
         common = {"provider": self.name, "label": LABEL}
+        refused = refused_address_in(error)
+        if refused is not None:
+            return refused_address_error(refused, **common)
         if isinstance(error, anthropic.APITimeoutError):
             return timeout_error(**common, seconds=self.spec.timeout_seconds)
         if isinstance(error, anthropic.APIConnectionError):
             return connection_error(**common)
         if isinstance(error, anthropic.APIStatusError):
-            if error.status_code < 400:
+            if error.status_code < 300:
                 # An `error` event inside a stream that began with 200 (overloaded_error, api_error).
                 return ProviderError(
                     f"{LABEL} reported an error inside the stream: {redact(error.message, secret=self.spec.api_key)}",

@@ -16,15 +16,17 @@ import httpx2
 import openai
 
 from llm.base import Delta, LLMRequest, Provider, ProviderError, StreamEvent, Usage
+from llm.outbound import refused_address_in
 from llm.providers import NEEDS_API_KEY, ProviderSpec
 from llm.providers._common import (
     MALFORMED,
     connection_error,
     estimated_usage,
+    guarded_http_client,
     malformed_error,
     missing_key_error,
     redact,
-    shared_ssl_context,
+    refused_address_error,
     status_error,
     timeout_error,
     transport_error,
@@ -56,7 +58,7 @@ class OpenAIChatProvider(Provider):
         common = {
             "timeout": spec.timeout_seconds,
             "max_retries": spec.max_retries,
-            "http_client": openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()),
+            "http_client": guarded_http_client(openai.DefaultAsyncHttpxClient),
         }
         if spec.kind == "azure_openai":
             # The model names the deployment: …/openai/deployments/{model}/chat/completions.
@@ -89,6 +91,9 @@ class OpenAIChatProvider(Provider):
 
     def _error(self, error: Exception) -> ProviderError:
         common = {"provider": self.name, "label": self.label}
+        refused = refused_address_in(error)
+        if refused is not None:
+            return refused_address_error(refused, **common)
         if isinstance(error, openai.APITimeoutError):
             return timeout_error(**common, seconds=self.spec.timeout_seconds)
         if isinstance(error, openai.APIConnectionError):

@@ -74,13 +74,13 @@ def test_page_out_of_range_is_404_in_the_error_format(platform_admin, tenant_a):
 def test_tenant_admin_updates_name_and_settings(tenant_a):
     response = tenant_a.client("tenant_admin").patch(
         f"/v1/tenants/{tenant_a.tenant.pk}",
-        {"name": "新名稱", "settings": {"greeting": "您好"}},
+        {"name": "新名稱", "settings": {"assistant": {"system_prompt": "您好"}}},
         format="json",
     )
     assert response.status_code == 200, response.content
     tenant_a.tenant.refresh_from_db()
     assert tenant_a.tenant.name == "新名稱"
-    assert tenant_a.tenant.settings == {"greeting": "您好"}
+    assert tenant_a.tenant.settings == {"assistant": {"system_prompt": "您好"}}
 
 
 @pytest.mark.parametrize("change", [{"plan": "enterprise"}, {"status": "suspended"}])
