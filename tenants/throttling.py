@@ -1,7 +1,10 @@
 """Request-rate throttles beside the chat limits (conversations/limits.py): per client address
-for sign-up, per tenant for uploads. Rates come from settings (`THROTTLE_RATES`); the cache is
-Redis in production, so every web process counts together. A refusal is a 429 with
-`Retry-After` in the error format (`rate_limited`)."""
+for sign-up, per tenant for ingestion (uploads and reindexing). Rates come from settings
+(`THROTTLE_RATES`); the cache is Redis in production, so every web process counts together. A
+refusal is a 429 with `Retry-After` in the error format (`rate_limited`). The dashboard counts
+against the same buckets as the API (`throttle_wait`), so neither is a way around the other."""
+
+import math
 
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
@@ -13,7 +16,9 @@ class RegistrationThrottle(AnonRateThrottle):
 
 
 class TenantUploadThrottle(SimpleRateThrottle):
-    """Uploads per tenant (the bucket carries the tenant id, resolved before throttles run)."""
+    """A tenant's ingestion requests: each uploaded file and each reindex request (of a document
+    or of all of them), through the API or the dashboard. The bucket carries the tenant id,
+    resolved before throttles run."""
 
     scope = "upload"
 
@@ -22,3 +27,12 @@ class TenantUploadThrottle(SimpleRateThrottle):
         if tenant is None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": tenant.pk}
+
+
+def throttle_wait(throttle_class: type[SimpleRateThrottle], request) -> int | None:
+    """Count one request of a plain Django view (a dashboard page) against an API throttle's
+    bucket: None when it is allowed, else the seconds to wait before the next one."""
+    throttle = throttle_class()
+    if throttle.allow_request(request, None):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))
