@@ -540,3 +540,17 @@ def document_delete(*, document: Document) -> None:
         file_path = document.file_path
         document.delete()
         transaction.on_commit(lambda: default_storage.delete(file_path))
+
+
+# --- A deleted tenant ------------------------------------------------------------------------
+
+
+def tenant_knowledge_purge(*, tenant_id) -> dict:
+    """Remove what a deleted tenant's knowledge leaves beyond its database rows: its vectors in
+    every collection, and its keyword statistics should any remain. Idempotent. Registered in
+    TENANT_DATA_PURGERS and run by the task that tenant deletion queues (tenants/tasks.py),
+    which also deletes the tenant's stored files."""
+    collections = vector_index.delete_tenant_everywhere(tenant_id=tenant_id)
+    terms, _ = TermFrequency.objects.filter(tenant_id=tenant_id).delete()
+    KeywordCorpus.objects.filter(tenant_id=tenant_id).delete()
+    return {"collections": collections, "keyword_terms": terms}

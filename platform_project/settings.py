@@ -206,6 +206,11 @@ if INGESTION_TASKS_PER_TENANT < 1:
 # Longer than the ingestion's time limit (31 minutes) and the broker's visibility timeout.
 INGESTION_STALE_SECONDS = env_int("INGESTION_STALE_SECONDS", 3600)
 
+# What deleting a tenant removes beyond its database rows, run by the task that tenant deletion
+# queues (tenants/tasks.py): the apps above `tenants` register their clean-up here, since
+# `tenants` imports none of them. Each is called with `tenant_id=` and returns a summary.
+TENANT_DATA_PURGERS = ["knowledge.services.tenant_knowledge_purge"]
+
 # --- Vector index ----------------------------------------------------------------------------
 # Milvus Lite allows one process per data file, so `make run` starts it in server mode and
 # every process (web, worker) connects over gRPC.
