@@ -497,15 +497,19 @@ def _mark_for_reindex(documents) -> list[int]:
 
 
 def document_reindex(*, document: Document) -> Document:
-    """Index a document again; nothing is queued for one already pending or processing."""
+    """Index a document again; nothing is queued for one already pending or processing (the
+    request is audited either way, saying whether it queued the document)."""
     with transaction.atomic():
-        if _mark_for_reindex(Document.objects.for_tenant_id(document.tenant_id).filter(pk=document.pk)):
-            audit_record(
-                tenant=document.tenant,
-                action="document.reindex",
-                target=document,
-                details={"title": document.title},
-            )
+        queued = bool(
+            _mark_for_reindex(Document.objects.for_tenant_id(document.tenant_id).filter(pk=document.pk))
+        )
+        audit_record(
+            tenant=document.tenant,
+            action="document.reindex",
+            target=document,
+            details={"title": document.title, "queued": queued},
+        )
+        if queued:
             ingestion_dispatch(tenant_id=document.tenant_id)
     document.refresh_from_db()
     return document
@@ -519,7 +523,10 @@ def tenant_reindex(*, tenant: Tenant) -> int:
         marked = _mark_for_reindex(documents)
         for document in documents.filter(pk__in=marked):
             audit_record(
-                tenant=tenant, action="document.reindex", target=document, details={"title": document.title}
+                tenant=tenant,
+                action="document.reindex",
+                target=document,
+                details={"title": document.title, "queued": True},
             )
         if marked:
             ingestion_dispatch(tenant_id=tenant.pk)
