@@ -139,23 +139,24 @@ class DocumentViewSet(
         return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Reindex a document",
+        summary="Reindex a document (nothing is queued for one already pending or processing)",
         operation_id="documents_reindex",
         request=None,
         responses={202: DocumentOutput},
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], throttle_classes=[TenantUploadThrottle])
     def reindex(self, request, tenant_id, pk):
         document = services.document_reindex(document=self.get_object())
         return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Reindex every document of the tenant (after a change of embedding model)",
+        summary="Reindex every document of the tenant (after a change of embedding model); "
+        "`queued` leaves out documents already pending or processing",
         operation_id="documents_reindex_all",
         request=None,
         responses={202: inline_serializer("ReindexAll", {"queued": serializers.IntegerField()})},
     )
-    @action(detail=False, methods=["post"], url_path="reindex")
+    @action(detail=False, methods=["post"], url_path="reindex", throttle_classes=[TenantUploadThrottle])
     def reindex_all(self, request, tenant_id):
         return Response(
             {"queued": services.tenant_reindex(tenant=request.tenant)}, status=status.HTTP_202_ACCEPTED

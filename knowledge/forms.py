@@ -13,6 +13,7 @@ STATUS_LABELS = {
     "failed": _("Failed"),
 }
 STAGE_LABELS = {
+    "waiting": _("Waiting for its turn"),
     "queued": _("Queued"),
     "extracting": _("Extracting text"),
     "chunking": _("Chunking"),

@@ -12,6 +12,8 @@ class Document(TenantOwnedModel):
         FAILED = "failed", "Failed"
 
     class Stage(models.TextChoices):
+        # Pending documents wait in the database for their tenant's turn, then are queued.
+        WAITING = "waiting", "Waiting for its turn"
         QUEUED = "queued", "Queued"
         EXTRACTING = "extracting", "Extracting text"
         CHUNKING = "chunking", "Chunking"
@@ -28,7 +30,7 @@ class Document(TenantOwnedModel):
     # Relative to MEDIA_ROOT, always under tenants/<tenant id>/.
     file_path = models.CharField(max_length=500)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.QUEUED)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.WAITING)
     progress = models.FloatField(default=0.0, help_text="0 to 1, within the whole ingestion")
     error = models.TextField(blank=True)
     chunk_count = models.PositiveIntegerField(default=0)

@@ -10,14 +10,16 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 import numpy as np
+from celery import current_app
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from knowledge import extraction, selectors, vector_index
@@ -25,6 +27,7 @@ from knowledge.chunking import chunk_sections, is_mostly_alphabetic
 from knowledge.embedding import get_embedder
 from knowledge.keywords import document_weights, term_id, tokenize
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
+from tenants import rls
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict, Forbidden, PayloadTooLarge, dependency_error
 from tenants.models import Tenant
@@ -127,7 +130,7 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
                 target=document,
                 details={"title": document.title, "filename": document.filename, "size_bytes": upload.size},
             )
-            _queue_ingestion(document, new=True)
+            ingestion_dispatch(tenant_id=tenant.pk, new_document_id=document.pk)
     except IntegrityError as error:
         # The same bytes uploaded twice at once: the loser leaves nothing behind.
         default_storage.delete(stored_path)
@@ -138,31 +141,102 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
     return document
 
 
-def _queue_ingestion(document: Document, *, new: bool) -> None:
-    tenant_id, document_id = str(document.tenant_id), document.pk
-    transaction.on_commit(lambda: _enqueue(tenant_id=tenant_id, document_id=document_id, new=new))
+# --- Fair dispatch -------------------------------------------------------------------------
+# Documents wait as `pending` (stage `waiting`) in the database; at most
+# INGESTION_TASKS_PER_TENANT of a tenant are queued or processing at a time. The shared Celery
+# queue therefore holds a few tasks of each tenant, never one tenant's thousands in front of
+# everyone else's. A tenant's next document is queued when one of its documents is uploaded,
+# reindexed or finishes, and by the sweep each worker runs when it starts.
+
+IN_PROGRESS = (Document.Status.PENDING, Document.Status.PROCESSING)
 
 
-def _enqueue(*, tenant_id: str, document_id: int, new: bool) -> None:
-    """Queue the ingestion once committed. If the task queue is down, a new upload is taken back
-    (row and file) so that nothing waits forever half-made, and the client gets a 503; a reindex
-    leaves its document failed with a sentence saying to try again."""
+def _in_flight(documents):
+    return documents.filter(
+        Q(status=Document.Status.PROCESSING) | Q(status=Document.Status.PENDING, stage=Document.Stage.QUEUED)
+    )
+
+
+def ingestion_dispatch(*, tenant_id, new_document_id: int | None = None) -> list[int]:
+    """Queue the tenant's waiting documents, oldest first, up to its cap of tasks in flight, and
+    queue again those in flight whose task was lost (untouched for INGESTION_STALE_SECONDS).
+    The tasks are sent once the transaction commits. `new_document_id` is a document this
+    request just uploaded: if the task queue is down it is taken back and the client gets a 503."""
+    with transaction.atomic():
+        # One dispatch of a tenant at a time, so that two never both fill the same free slot.
+        # NO KEY UPDATE does not wait for the key-share locks that inserting documents takes.
+        if Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).first() is None:
+            return []  # deleted
+        documents = Document.objects.for_tenant_id(tenant_id)
+        in_flight = _in_flight(documents)
+        now = timezone.now()
+        stale = list(
+            in_flight.filter(updated_at__lt=now - timedelta(seconds=settings.INGESTION_STALE_SECONDS))
+            .order_by("created_at", "id")
+            .values_list("pk", flat=True)
+        )
+        waiting = documents.filter(status=Document.Status.PENDING, stage=Document.Stage.WAITING).order_by(
+            "created_at", "id"
+        )
+        if current_app.conf.task_always_eager:
+            # Tasks run inline, one after the other: there is no shared queue to be fair in, and
+            # dispatching from each finished task would nest one call per document.
+            waiting = list(waiting.values_list("pk", flat=True))
+        else:
+            free = settings.INGESTION_TASKS_PER_TENANT - in_flight.count()
+            waiting = list(waiting.values_list("pk", flat=True)[: max(free, 0)])
+        chosen = stale + waiting
+        if not chosen:
+            return []
+        documents.filter(pk__in=chosen).update(
+            status=Document.Status.PENDING, stage=Document.Stage.QUEUED, error="", updated_at=now
+        )
+    tenant = str(tenant_id)
+    transaction.on_commit(
+        lambda: _send(tenant_id=tenant, document_ids=chosen, new_document_id=new_document_id)
+    )
+    return chosen
+
+
+def _send(*, tenant_id: str, document_ids: list[int], new_document_id: int | None) -> None:
+    """Send the ingestion tasks. If the task queue is down, the documents wait again (the next
+    dispatch queues them), except one just uploaded, which is taken back (row and file) so that
+    the client's 503 leaves nothing behind."""
     from knowledge.tasks import ingest_document
 
-    try:
-        ingest_document.delay(tenant_id, document_id)
-    except Exception as error:
-        unavailable = dependency_error(error)
-        if unavailable is None:
-            raise
-        document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
-        if document is not None and new:
-            file_path = document.file_path
-            document.delete()
-            default_storage.delete(file_path)
-        elif document is not None:
-            document_fail(document=document, message="The task queue was unavailable; reindex the document.")
-        raise unavailable from error
+    for position, document_id in enumerate(document_ids):
+        try:
+            ingest_document.delay(tenant_id, document_id)
+        except Exception as error:
+            unavailable = dependency_error(error)
+            if unavailable is None:
+                raise
+            unsent = Document.objects.for_tenant_id(tenant_id).filter(pk__in=document_ids[position:])
+            unsent.filter(status=Document.Status.PENDING, stage=Document.Stage.QUEUED).update(
+                stage=Document.Stage.WAITING, updated_at=timezone.now()
+            )
+            if new_document_id in document_ids[position:]:
+                document = Document.objects.for_tenant_id(tenant_id).filter(pk=new_document_id).first()
+                if document is not None:
+                    file_path = document.file_path
+                    document.delete()
+                    default_storage.delete(file_path)
+                raise unavailable from error
+            logger.warning("task queue unavailable: %s document(s) of %s wait", len(unsent), tenant_id)
+            return
+
+
+def ingestion_sweep() -> int:
+    """Dispatch every tenant that has documents waiting or in flight (each worker runs this when
+    it starts, so that no document waits forever for a dispatch that was lost)."""
+    tenant_ids = set(
+        Document.objects.filter(status__in=IN_PROGRESS).values_list("tenant_id", flat=True).distinct()
+    )
+    queued = 0
+    for tenant_id in tenant_ids:
+        with rls.scope(tenant_id):
+            queued += len(ingestion_dispatch(tenant_id=tenant_id))
+    return queued
 
 
 # --- Ingestion ------------------------------------------------------------------------------
@@ -404,28 +478,59 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
 # --- Reindex and delete ---------------------------------------------------------------------
 
 
+def _mark_for_reindex(documents) -> list[int]:
+    """Make the documents that are not already pending or processing wait for ingestion again;
+    the ids of those it changed. Idempotent: a document in progress is left as it is."""
+    # Locked, so that a worker starting on one of them meanwhile waits for this to commit.
+    ids = list(
+        documents.exclude(status__in=IN_PROGRESS).select_for_update(of=("self",)).values_list("pk", flat=True)
+    )
+    if ids:
+        documents.filter(pk__in=ids).update(
+            status=Document.Status.PENDING,
+            stage=Document.Stage.WAITING,
+            progress=0.0,
+            error="",
+            updated_at=timezone.now(),
+        )
+    return ids
+
+
 def document_reindex(*, document: Document) -> Document:
-    audit_record(
-        tenant=document.tenant, action="document.reindex", target=document, details={"title": document.title}
-    )
-    Document.objects.filter(pk=document.pk).update(
-        status=Document.Status.PENDING,
-        stage=Document.Stage.QUEUED,
-        progress=0.0,
-        error="",
-        updated_at=timezone.now(),
-    )
+    """Index a document again; nothing is queued for one already pending or processing (the
+    request is audited either way, saying whether it queued the document)."""
+    with transaction.atomic():
+        queued = bool(
+            _mark_for_reindex(Document.objects.for_tenant_id(document.tenant_id).filter(pk=document.pk))
+        )
+        audit_record(
+            tenant=document.tenant,
+            action="document.reindex",
+            target=document,
+            details={"title": document.title, "queued": queued},
+        )
+        if queued:
+            ingestion_dispatch(tenant_id=document.tenant_id)
     document.refresh_from_db()
-    _queue_ingestion(document, new=False)
     return document
 
 
 def tenant_reindex(*, tenant: Tenant) -> int:
-    """Queue every document of the tenant again (after a change of embedding model)."""
-    documents = list(selectors.document_list(tenant=tenant))
-    for document in documents:
-        document_reindex(document=document)
-    return len(documents)
+    """Index every document of the tenant again (after a change of embedding model); returns how
+    many were queued, leaving out those already pending or processing."""
+    with transaction.atomic():
+        documents = Document.objects.for_tenant(tenant)
+        marked = _mark_for_reindex(documents)
+        for document in documents.filter(pk__in=marked):
+            audit_record(
+                tenant=tenant,
+                action="document.reindex",
+                target=document,
+                details={"title": document.title, "queued": True},
+            )
+        if marked:
+            ingestion_dispatch(tenant_id=tenant.pk)
+    return len(marked)
 
 
 def document_delete(*, document: Document) -> None:
@@ -442,3 +547,17 @@ def document_delete(*, document: Document) -> None:
         file_path = document.file_path
         document.delete()
         transaction.on_commit(lambda: default_storage.delete(file_path))
+
+
+# --- A deleted tenant ------------------------------------------------------------------------
+
+
+def tenant_knowledge_purge(*, tenant_id) -> dict:
+    """Remove what a deleted tenant's knowledge leaves beyond its database rows: its vectors in
+    every collection, and its keyword statistics should any remain. Idempotent. Registered in
+    TENANT_DATA_PURGERS and run by the task that tenant deletion queues (tenants/tasks.py),
+    which also deletes the tenant's stored files."""
+    collections = vector_index.delete_tenant_everywhere(tenant_id=tenant_id)
+    terms, _ = TermFrequency.objects.filter(tenant_id=tenant_id).delete()
+    KeywordCorpus.objects.filter(tenant_id=tenant_id).delete()
+    return {"collections": collections, "keyword_terms": terms}

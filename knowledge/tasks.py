@@ -4,7 +4,7 @@ import contextlib
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 from django.db import DatabaseError
 
 from knowledge import services
@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 def _warm_worker_process(**_kwargs) -> None:
     # After the fork: the embedding engine must be loaded in the child, never before it.
     warm_up()
+
+
+@worker_ready.connect
+def _sweep_on_start(**_kwargs) -> None:
+    # Whatever a crash or a lost message left waiting is dispatched again by the next worker.
+    dispatch_waiting_documents.delay()
 
 
 TRANSIENT = (VectorIndexUnavailable, EmbeddingUnavailable, DatabaseError)
@@ -41,7 +47,20 @@ def ingest_document(self, tenant_id: str, document_id: int) -> str:
     """Ingest one document. Acknowledged only when done, and redelivered if the worker dies,
     which is safe because ingestion replaces rather than appends."""
     with rls.scope(tenant_id):
-        return _ingest(self, tenant_id, document_id)
+        outcome = _ingest(self, tenant_id, document_id)
+        # The document is done (ready, failed or deleted): the tenant's next one takes its place.
+        try:
+            services.ingestion_dispatch(tenant_id=tenant_id)
+        except Exception:  # noqa: BLE001 - the next upload, ingestion or worker start dispatches
+            logger.exception("could not dispatch the next documents of tenant %s", tenant_id)
+        return outcome
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def dispatch_waiting_documents() -> int:
+    """Queue the waiting documents of every tenant, within each tenant's cap (also fit for a
+    periodic schedule)."""
+    return services.ingestion_sweep()
 
 
 def _ingest(self, tenant_id: str, document_id: int) -> str:

@@ -17,7 +17,9 @@ urlpatterns = [
         name="document-upload",
     ),
     path(
-        f"{prefix}/documents/reindex", documents.as_view({"post": "reindex_all"}), name="document-reindex-all"
+        f"{prefix}/documents/reindex",
+        documents.as_view({"post": "reindex_all"}, throttle_classes=[TenantUploadThrottle]),
+        name="document-reindex-all",
     ),
     path(
         f"{prefix}/documents/<int:pk>",
@@ -26,7 +28,7 @@ urlpatterns = [
     ),
     path(
         f"{prefix}/documents/<int:pk>/reindex",
-        documents.as_view({"post": "reindex"}),
+        documents.as_view({"post": "reindex"}, throttle_classes=[TenantUploadThrottle]),
         name="document-reindex",
     ),
     path(f"{prefix}/documents/<int:pk>/chunks", documents.as_view({"get": "chunks"}), name="document-chunks"),

@@ -391,3 +391,14 @@ def existing_chunk_ids(*, collection: str, tenant_id, chunk_ids: Iterable[int]) 
         )
         found.update(int(row["chunk_id"]) for row in rows)
     return found
+
+
+def delete_tenant_everywhere(*, tenant_id) -> list[str]:
+    """Delete every vector of the tenant in every collection of the platform (a deleted tenant's,
+    whatever embedding models it used), each delete built by `_scoped()`; the collections that
+    were searched. Idempotent."""
+    names = _call(lambda client: client.list_collections(timeout=WRITE_TIMEOUT))
+    collections = sorted(name for name in names if name.startswith(COLLECTION_PREFIX))
+    for name in collections:
+        delete_tenant(collection=name, tenant_id=tenant_id)
+    return collections

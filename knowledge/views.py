@@ -15,15 +15,30 @@ from knowledge.forms import STAGE_LABELS, STATUS_LABELS, RetrievalSettingsForm, 
 from knowledge.models import Document
 from tenants import services as tenant_services
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
-from tenants.errors import APIError
+from tenants.errors import APIError, dependency_error
 from tenants.roles import Capability
+from tenants.throttling import TenantUploadThrottle, throttle_wait
 
 logger = logging.getLogger(__name__)
 
 MAX_FILES_PER_UPLOAD = 20
 # Room for the multipart envelope around the files when comparing Content-Length to the limit.
 _MULTIPART_OVERHEAD = 64 * 1024
-IN_PROGRESS = (Document.Status.PENDING, Document.Status.PROCESSING)
+IN_PROGRESS = services.IN_PROGRESS
+
+
+def ingestion_refusal(request) -> str | None:
+    """Why the tenant may not queue one more upload or reindex now, or None: the dashboard counts
+    against the same per-tenant budget as the API (tenants/throttling.py)."""
+    try:
+        wait = throttle_wait([TenantUploadThrottle()], request)
+    except Exception as error:
+        if dependency_error(error) is None:
+            raise
+        return _("The service is unavailable right now; try again shortly.")
+    if wait is None:
+        return None
+    return _("Too many uploads or reindexing requests; try again in %(seconds)d seconds.") % {"seconds": wait}
 
 
 def upload_error_text(error: APIError) -> str:
@@ -120,6 +135,10 @@ class DocumentListView(TenantDashboardMixin, TemplateView):
             )
         else:
             for upload in files:
+                refusal = ingestion_refusal(request)
+                if refusal:
+                    messages.error(request, f"{upload.name}: {refusal}")
+                    continue
                 try:
                     services.document_upload(tenant=request.tenant, uploaded_by=request.user, upload=upload)
                 except APIError as error:
@@ -166,8 +185,16 @@ class DocumentReindexView(TenantDashboardMixin, View):
 
     def post(self, request, tenant_id, document_id):
         document = selectors.document_get(tenant=request.tenant, document_id=document_id)
+        refusal = ingestion_refusal(request)
+        if refusal:
+            messages.error(request, refusal)
+            return redirect("dashboard:documents", tenant_id=request.tenant.pk)
+        already = document.status in IN_PROGRESS
         services.document_reindex(document=document)
-        messages.success(request, _("“%(title)s” is being indexed again.") % {"title": document.title})
+        if already:
+            messages.info(request, _("“%(title)s” is already being indexed.") % {"title": document.title})
+        else:
+            messages.success(request, _("“%(title)s” is being indexed again.") % {"title": document.title})
         return redirect("dashboard:documents", tenant_id=request.tenant.pk)
 
 

@@ -198,6 +198,22 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Fair ingestion: documents wait as `pending` in the database and at most this many of one
+# tenant are queued or processing at a time, so that one tenant's backlog never stands in the
+# shared queue in front of another tenant's upload (knowledge/services.py, `ingestion_dispatch`).
+INGESTION_TASKS_PER_TENANT = env_int("INGESTION_TASKS_PER_TENANT", 2)
+if INGESTION_TASKS_PER_TENANT < 1:
+    raise ImproperlyConfigured("INGESTION_TASKS_PER_TENANT must be at least 1.")
+# A queued or processing document untouched for this long lost its task (a crash between the
+# commit and the broker, a broker that lost it): the next dispatch of its tenant queues it again.
+# Longer than the ingestion's time limit (31 minutes) and the broker's visibility timeout.
+INGESTION_STALE_SECONDS = env_int("INGESTION_STALE_SECONDS", 3600)
+
+# What deleting a tenant removes beyond its database rows, run by the task that tenant deletion
+# queues (tenants/tasks.py): the apps above `tenants` register their clean-up here, since
+# `tenants` imports none of them. Each is called with `tenant_id=` and returns a summary.
+TENANT_DATA_PURGERS = ["knowledge.services.tenant_knowledge_purge"]
+
 # --- Vector index ----------------------------------------------------------------------------
 # Milvus Lite allows one process per data file, so `make run` starts it in server mode and
 # every process (web, worker) connects over gRPC.

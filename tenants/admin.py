@@ -35,6 +35,15 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["suspend", "reactivate"]
 
+    # Deleting here goes through the service, as the API does: audited, and the tenant's vectors
+    # and files are purged after the commit.
+    def delete_model(self, request, obj):
+        services.tenant_delete(tenant=obj)
+
+    def delete_queryset(self, request, queryset):
+        for tenant in queryset:
+            services.tenant_delete(tenant=tenant)
+
     @admin.action(description="Suspend the selected tenants (their users are locked out)")
     def suspend(self, request, queryset):
         for tenant in queryset:

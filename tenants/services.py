@@ -1,8 +1,12 @@
 """Every write to tenants, plans and memberships."""
 
+import logging
 import uuid
 
+from django.conf import settings as django_settings
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 from rest_framework import serializers
 
@@ -12,6 +16,8 @@ from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
 from tenants.roles import Role
 from tenants.tenant_settings import tenant_settings_validate
+
+logger = logging.getLogger(__name__)
 
 
 def plan_resolve(*, name: str | None) -> Plan:
@@ -120,10 +126,54 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
 
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete the tenant's rows now, and queue the removal of what lives outside the database
+    (vectors, stored files: `tenant_data_purge`) once that is committed."""
     audit_record(tenant=tenant, action="tenant.delete", target=tenant, details={"name": tenant.name})
+    tenant_id, name = str(tenant.pk), tenant.name
     # Operators only: detaching the audit trail moves its rows out of the tenant's scope.
     with rls.unscoped():
         tenant.delete()
+    transaction.on_commit(lambda: _queue_purge(tenant_id=tenant_id, name=name))
+
+
+def _queue_purge(*, tenant_id: str, name: str) -> None:
+    from tenants.tasks import purge_tenant_data
+
+    try:
+        purge_tenant_data.delay(tenant_id, name)
+    except Exception:
+        # The rows are gone already and the client is told so; the purge is idempotent and can
+        # be run by hand (`purge_tenant_data.delay(tenant_id)`), so say loudly what to run.
+        logger.exception("could not queue the purge of deleted tenant %s (%s)", tenant_id, name)
+
+
+def tenant_data_purge(*, tenant_id, name: str = "") -> dict:
+    """Remove what a deleted tenant leaves beyond its database rows: each app's share through
+    TENANT_DATA_PURGERS (the vector index, keyword statistics), then every stored file under the
+    tenant's media path; audited with what was removed. Idempotent, so a retry is safe."""
+    summary: dict = {"tenant_id": str(tenant_id), "name": name}
+    with rls.scope(tenant_id):
+        for path in django_settings.TENANT_DATA_PURGERS:
+            summary.update(import_string(path)(tenant_id=tenant_id))
+    summary["files"] = _delete_stored_folder(f"tenants/{uuid.UUID(str(tenant_id))}")
+    audit_record(tenant=None, action="tenant.purge", details=summary)
+    return summary
+
+
+def _delete_stored_folder(folder: str) -> int:
+    """Delete a folder of the default storage and everything in it; how many files it held."""
+    try:
+        directories, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for name in files:
+        default_storage.delete(f"{folder}/{name}")
+        deleted += 1
+    for name in directories:
+        deleted += _delete_stored_folder(f"{folder}/{name}")
+    default_storage.delete(folder)  # the file system keeps empty folders; other storages have none
+    return deleted
 
 
 def membership_create(*, tenant: Tenant, user, role: str) -> Membership:

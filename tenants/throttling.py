@@ -1,7 +1,9 @@
 """Request-rate throttles beside the chat limits (conversations/limits.py): per client address
-for sign-up, invitation acceptance and password-reset requests, per tenant for uploads. Rates
-come from settings (`THROTTLE_RATES`); the cache is Redis in production, so every web process
-counts together. A refusal is a 429 with `Retry-After` in the error format (`rate_limited`).
+for sign-up, invitation acceptance and password-reset requests, per tenant for ingestion (uploads
+and reindexing). Rates come from settings (`THROTTLE_RATES`); the cache is Redis in production,
+so every web process counts together. A refusal is a 429 with `Retry-After` in the error format
+(`rate_limited`). The dashboard counts against the same buckets as the API (`throttle_wait`), so
+neither is a way around the other.
 
 `client_address()` is the one answer to "who is calling" for every limit and the audit trail.
 """
@@ -94,7 +96,9 @@ def throttle_wait(throttles, request, view=None) -> int | None:
 
 
 class TenantUploadThrottle(SimpleRateThrottle):
-    """Uploads per tenant (the bucket carries the tenant id, resolved before throttles run)."""
+    """A tenant's ingestion requests: each uploaded file and each reindex request (of a document
+    or of all of them), through the API or the dashboard. The bucket carries the tenant id,
+    resolved before throttles run."""
 
     scope = "upload"
 

@@ -10,6 +10,8 @@ from conftest import committed
 from knowledge.models import Document
 from knowledge.tests.files import elf_bytes
 from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY, uploaded
+from platform_project.tests.test_access_matrix import assert_error
+from tenants.throttling import TenantUploadThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +179,67 @@ def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a):
     )
     assert "The upload is too large" in messages_of(response)[0]
     assert not Document.objects.for_tenant(tenant_a.tenant).exists()
+
+
+# --- Throttles shared with the API ------------------------------------------------------------
+
+
+def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_b, monkeypatch):
+    monkeypatch.setattr(TenantUploadThrottle, "rate", "2/hour", raising=False)
+    files = [
+        SimpleUploadedFile(f"page-{number}.txt", f"Page {number} of the manual.".encode())
+        for number in range(3)
+    ]
+    response = signed_in(tenant_a.tenant_admin).post(
+        url("documents", tenant_a), {"files": files}, follow=True
+    )
+    texts = messages_of(response)
+    assert texts[0].startswith("page-0.txt: uploaded") and texts[1].startswith("page-1.txt: uploaded")
+    assert texts[2].startswith("page-2.txt: Too many uploads")
+    assert Document.objects.for_tenant(tenant_a.tenant).count() == 2
+    # The API answers from the same bucket: the tenant's budget is spent.
+    refused = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
+        {"file": SimpleUploadedFile("api.txt", b"Uploaded through the API.")},
+        format="multipart",
+    )
+    assert_error(refused, 429, "rate_limited")
+    # Another tenant's budget is its own.
+    other = signed_in(tenant_b.tenant_admin).post(
+        url("documents", tenant_b), {"files": [SimpleUploadedFile("b.txt", b"Tenant B's page.")]}, follow=True
+    )
+    assert messages_of(other)[0].startswith("b.txt: uploaded")
+
+
+def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a, monkeypatch):
+    monkeypatch.setattr(TenantUploadThrottle, "rate", "1/hour", raising=False)
+    documents = [
+        Document.objects.create(
+            tenant=tenant_a.tenant,
+            title=f"manual {number}",
+            filename=f"manual-{number}.txt",
+            kind="txt",
+            content_type="text/plain",
+            size_bytes=10,
+            sha256=f"{number:064d}",
+            file_path=f"tenants/{tenant_a.tenant.pk}/documents/manual-{number}.txt",
+            status="ready",
+            stage="done",
+        )
+        for number in range(2)
+    ]
+    api = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/{documents[0].pk}/reindex"
+    )
+    assert api.status_code == 202
+    response = signed_in(tenant_a.tenant_admin).post(
+        url("document-reindex", tenant_a, document_id=documents[1].pk), follow=True
+    )
+    assert messages_of(response)[0].startswith("Too many uploads or reindexing requests")
+    documents[1].refresh_from_db()
+    assert documents[1].status == "ready"
+    assert_error(
+        tenant_a.client("tenant_admin").post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/reindex"),
+        429,
+        "rate_limited",
+    )

@@ -1,0 +1,111 @@
+"""Ingestion is fair across tenants and reindex is idempotent: one tenant's backlog never
+stands in front of another tenant's upload, and asking twice queues nothing twice."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from conftest import committed
+from knowledge import services
+from knowledge.models import Document
+from knowledge.tests.test_worker import wait_for
+from platform_project.celery import app
+
+
+def queued_messages() -> int:
+    """Messages waiting in the Celery broker's default queue (nothing consumes them here)."""
+    with app.connection_for_write() as connection:
+        return connection.default_channel.queue_declare(queue="celery").message_count
+
+
+@pytest.fixture
+def empty_queue():
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
+    yield
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
+
+
+def page(tenant_label: str, number: int) -> SimpleUploadedFile:
+    text = f"Tenant {tenant_label}, page {number}: clean the filter every {number + 2} days and log it."
+    return SimpleUploadedFile(f"{tenant_label}-{number}.txt", text.encode())
+
+
+@pytest.mark.service
+def test_one_tenants_backlog_does_not_hold_back_another_tenants_upload(
+    tenant_a, tenant_b, celery_worker_process
+):
+    plan = tenant_a.tenant.plan
+    plan.max_documents = plan.max_storage_bytes = 0  # no quota in the way of the backlog
+    plan.save()
+    celery_worker_process()
+    for number in range(200):
+        services.document_upload(
+            tenant=tenant_a.tenant, uploaded_by=tenant_a.tenant_admin, upload=page("a", number)
+        )
+    uploaded = services.document_upload(
+        tenant=tenant_b.tenant, uploaded_by=tenant_b.tenant_admin, upload=page("b", 0)
+    )
+
+    ready = wait_for(
+        lambda: Document.objects.filter(pk=uploaded.pk, status="ready").first(), seconds=300, step=0.5
+    )
+    assert ready is not None, Document.objects.get(pk=uploaded.pk).__dict__
+    # Tenant A's documents that finished while tenant B's one waited: a handful, not the backlog.
+    ahead = Document.objects.filter(
+        tenant=tenant_a.tenant, ingested_at__gt=uploaded.created_at, ingested_at__lt=ready.ingested_at
+    ).count()
+    assert ahead < 10, f"{ahead} of tenant A's documents were ingested before tenant B's one"
+    # Tenant A's backlog still waits its turn, as `pending`, and says so.
+    waiting = Document.objects.filter(tenant=tenant_a.tenant, status="pending", stage="waiting")
+    assert waiting.count() > 100
+
+
+@pytest.mark.django_db
+def test_reindex_all_queues_nothing_for_documents_already_pending(tenant_a, empty_queue):
+    with committed():
+        document = services.document_upload(
+            tenant=tenant_a.tenant, uploaded_by=tenant_a.tenant_admin, upload=page("a", 1)
+        )
+    assert queued_messages() == 1
+    client = tenant_a.client("tenant_admin")
+    for _ in range(3):
+        with committed():
+            response = client.post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/reindex")
+        assert response.status_code == 202
+        assert response.json() == {"queued": 0}
+    with committed():
+        response = client.post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/{document.pk}/reindex")
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    assert queued_messages() == 1
+
+
+@pytest.mark.django_db
+def test_reindex_queues_nothing_for_a_document_being_processed(tenant_a, empty_queue):
+    document = services.document_upload(
+        tenant=tenant_a.tenant, uploaded_by=tenant_a.tenant_admin, upload=page("a", 1)
+    )  # not committed: nothing queued yet
+    Document.objects.filter(pk=document.pk).update(status="processing", stage="embedding")
+    with committed():
+        response = tenant_a.client("tenant_admin").post(
+            f"/v1/tenants/{tenant_a.tenant.pk}/documents/{document.pk}/reindex"
+        )
+    assert response.status_code == 202
+    assert response.json()["status"] == "processing"
+    assert queued_messages() == 0
+
+
+@pytest.mark.django_db
+def test_reindex_all_queues_a_ready_document_once(tenant_a, empty_queue):
+    document = services.document_upload(
+        tenant=tenant_a.tenant, uploaded_by=tenant_a.tenant_admin, upload=page("a", 1)
+    )
+    Document.objects.filter(pk=document.pk).update(status="ready", stage="done")
+    client = tenant_a.client("tenant_admin")
+    with committed():
+        first = client.post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/reindex")
+    with committed():
+        second = client.post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/reindex")
+    assert (first.json(), second.json()) == ({"queued": 1}, {"queued": 0})
+    assert queued_messages() == 1
