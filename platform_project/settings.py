@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "llm",
     "knowledge",
     "conversations",
+    "reports",
     "platform_project",
 ]
 

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("knowledge.urls")),
     path("", include("llm.urls")),
     path("", include("conversations.urls")),
+    path("", include("reports.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
