@@ -146,13 +146,6 @@ def _start(request, channel: str) -> chat.Turn:
     )
 
 
-def _message_payload(turn: chat.Turn, message_event: dict | None) -> dict | None:
-    if message_event is None:
-        return None
-    message = Message.objects.for_tenant(turn.tenant).select_related("author").get(pk=message_event["id"])
-    return MessageOutput(message).data
-
-
 @extend_schema(tags=["chat"], parameters=[TENANT_PARAMETER])
 class ChatView(TenantScopedAPIView):
     capability = Capability.CHAT
@@ -164,15 +157,14 @@ class ChatView(TenantScopedAPIView):
     )
     def post(self, request, tenant_id):
         turn = _start(request, Conversation.Channel.API)
-        events = async_to_sync(chat.collect)(turn)
-        final = events[-1]
+        final, message = async_to_sync(chat.turn_answer_whole)(turn)
         if final["type"] == "error":
             raise _answer_error(final)
         return Response(
             {
                 "conversation_id": final["conversation_id"],
                 "status": final["status"],
-                "message": _message_payload(turn, final["message"]),
+                "message": MessageOutput(message).data if message else None,
                 "usage": final["usage"],
                 "knowledge": final.get("knowledge"),
                 "handed_off": final.get("handed_off", False),
