@@ -1,4 +1,4 @@
-"""Chat (REST and SSE), conversations, feedback, handoff and usage endpoints. Thin: validate,
+"""Chat (REST and SSE), conversations, feedback and handoff endpoints. Thin: validate,
 call the chat service, a service or a selector, shape the output."""
 
 import json
@@ -19,7 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from conversations import chat, selectors, services, usage
+from conversations import chat, selectors, services
 from conversations.models import Conversation, Feedback, Message
 from tenants import rls
 from tenants.audit import hidden_operators_in, person_shown
@@ -155,13 +155,6 @@ def _start(request, channel: str) -> chat.Turn:
     )
 
 
-def _message_payload(turn: chat.Turn, message_event: dict | None) -> dict | None:
-    if message_event is None:
-        return None
-    message = Message.objects.for_tenant(turn.tenant).select_related("author").get(pk=message_event["id"])
-    return MessageOutput(message).data
-
-
 @extend_schema(tags=["chat"], parameters=[TENANT_PARAMETER])
 class ChatView(TenantScopedAPIView):
     capability = Capability.CHAT
@@ -173,15 +166,14 @@ class ChatView(TenantScopedAPIView):
     )
     def post(self, request, tenant_id):
         turn = _start(request, Conversation.Channel.API)
-        events = async_to_sync(chat.collect)(turn)
-        final = events[-1]
+        final, message = async_to_sync(chat.turn_answer_whole)(turn)
         if final["type"] == "error":
             raise _answer_error(final)
         return Response(
             {
                 "conversation_id": final["conversation_id"],
                 "status": final["status"],
-                "message": _message_payload(turn, final["message"]),
+                "message": MessageOutput(message).data if message else None,
                 "usage": final["usage"],
                 "knowledge": final.get("knowledge"),
                 "handed_off": final.get("handed_off", False),
@@ -387,21 +379,3 @@ class ConversationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def close(self, request, tenant_id, pk):
         conversation = services.conversation_close(conversation=self._conversation())
         return Response(ConversationOutput(conversation).data)
-
-
-class UsageFilter(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=366, required=False, default=30)
-
-
-@extend_schema(tags=["usage"], parameters=[TENANT_PARAMETER])
-class UsageView(TenantScopedAPIView):
-    capability = Capability.VIEW_USAGE
-
-    @extend_schema(
-        summary="Tokens, messages, documents and storage per day, against the plan's quotas",
-        parameters=[OpenApiParameter("days", int, description="How many days back (1-366, default 30).")],
-        responses=usage.TenantUsageOutput,
-    )
-    def get(self, request, tenant_id):
-        days = validated_input(UsageFilter, request.query_params)["days"]
-        return Response(usage.tenant_usage(tenant=request.tenant, days=days))

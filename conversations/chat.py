@@ -31,13 +31,17 @@ from conversations.limits import chat_admit
 from conversations.models import Conversation, Message
 from knowledge import retrieval
 from knowledge.embedding import EmbeddingError
-from llm.assistant import AssistantSettings
-from llm.base import Delta, ProviderError, Reference, Usage
-from llm.base import Message as PromptMessage
-from llm.chain import AllProvidersFailed, stream_with_fallback
-from llm.prompts import build_request
-from llm.selectors import provider_chain
-from llm.services import usage_record
+from llm.answering import (
+    AllProvidersFailed,
+    Delta,
+    PreparedAnswer,
+    PromptMessage,
+    ProviderError,
+    Reference,
+    Usage,
+    answer_prepare,
+    answer_stream,
+)
 from tenants.errors import APIError, ServiceUnavailable, dependency_error, log_dependency_error
 from tenants.models import Tenant
 
@@ -128,10 +132,9 @@ def _retrieve(turn: Turn) -> _Grounding:
     return _Grounding(results=relevant, gap=None if relevant else "no_match", took_ms=took_ms)
 
 
-def _prepare(turn: Turn):
+def _prepare(turn: Turn) -> tuple[_Grounding, PreparedAnswer]:
     """Everything the provider needs, read in one trip to the database thread."""
     grounding = _retrieve(turn)
-    assistant = AssistantSettings.for_tenant(turn.tenant)
     earlier = selectors.history(
         tenant=turn.tenant,
         conversation=turn.conversation,
@@ -147,17 +150,14 @@ def _prepare(turn: Turn):
         Reference(number=number, title=result.document_title, text=result.text)
         for number, result in enumerate(grounding.results, start=1)
     ]
-    request = build_request(
-        system_prompt=assistant.system_prompt,
+    answer = answer_prepare(
+        tenant=turn.tenant,
+        question=turn.question,
         references=references,
         history=history,
-        question=turn.question,
         language=_language(turn.question),
-        history_token_budget=assistant.history_token_budget,
-        temperature=0.2,
-        max_tokens=800,
     )
-    return grounding, assistant, request, provider_chain(tenant=turn.tenant)
+    return grounding, answer
 
 
 def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]:
@@ -182,7 +182,7 @@ def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]
 def _finish(
     turn: Turn, *, text: str, grounding: _Grounding, usage: Usage | None, status: str, first_token_ms
 ):
-    message = services.message_answer_save(
+    return services.message_answer_save(
         conversation=turn.conversation,
         content=text,
         citations=_citations(text, grounding.results),
@@ -191,12 +191,10 @@ def _finish(
         latency_ms=int((time.perf_counter() - turn.started) * 1000),
         first_token_ms=first_token_ms,
     )
-    usage_record(tenant=turn.tenant, usage=usage)
-    return message
 
 
-def _hand_off_if_unanswered(turn: Turn, assistant: AssistantSettings, grounding: _Grounding) -> bool:
-    if grounding.gap is None or not assistant.handoff_when_no_knowledge:
+def _hand_off_if_unanswered(turn: Turn, answer: PreparedAnswer, grounding: _Grounding) -> bool:
+    if grounding.gap is None or not answer.assistant.handoff_when_no_knowledge:
         return False
     services.conversation_handoff(conversation=turn.conversation, reason="The knowledge base had no answer.")
     return True
@@ -215,6 +213,8 @@ def _done(turn: Turn, message: Message | None, **extra) -> dict:
         "message": services.message_as_event(message) if message else None,
         "usage": message.usage if message else None,
         **extra,
+        # For the callers in this module only; turn_answer() leaves it out of the events.
+        "saved_message": message,
     }
 
 
@@ -225,6 +225,23 @@ async def turn_answer(turn: Turn):
     saving the answer) ends the stream with an error event, `database_unavailable` for
     instance, rather than breaking it off: the question is kept (`turn_start()` committed it),
     the answer being generated is not."""
+    async with aclosing(_events(turn)) as events:
+        async for event in events:
+            event.pop("saved_message", None)
+            yield event
+
+
+async def turn_answer_whole(turn: Turn) -> tuple[dict, Message | None]:
+    """The answer at once: the last event (`done` or `error`) and the saved answer, if any, for
+    a channel that replies once (REST, LINE)."""
+    final: dict = {}
+    async with aclosing(_events(turn)) as events:
+        async for event in events:
+            final = event
+    return final, final.pop("saved_message", None)
+
+
+async def _events(turn: Turn):
     try:
         async with aclosing(_answer_events(turn)) as answer_events:
             async for event in answer_events:
@@ -248,7 +265,7 @@ async def _answer_events(turn: Turn):
         return
     db = sync_to_async
     try:
-        grounding, assistant, request, providers = await db(_prepare)(turn)
+        grounding, answer = await db(_prepare)(turn)
         prepared_ms = int((time.perf_counter() - turn.started) * 1000)
     except ServiceUnavailable as exc:
         yield _error(exc.error_code, str(exc.detail))
@@ -256,7 +273,6 @@ async def _answer_events(turn: Turn):
     parts: list[str] = []
     usage: Usage | None = None
     first_token_ms: int | None = None
-    finished = False
 
     def save(status: str):
         """Save what has been generated so far as the answer."""
@@ -274,7 +290,7 @@ async def _answer_events(turn: Turn):
         parts.append(notice)
         yield {"type": "token", "delta": notice}
     try:
-        async with aclosing(stream_with_fallback(providers, request)) as stream:
+        async with aclosing(answer_stream(answer)) as stream:
             async for event in stream:
                 if isinstance(event, Delta):
                     if first_token_ms is None:
@@ -283,10 +299,7 @@ async def _answer_events(turn: Turn):
                     yield {"type": "token", "delta": event.text}
                 elif isinstance(event, Usage):
                     usage = event
-        finished = True
     except AllProvidersFailed as exc:
-        finished = True
-        await db(usage_record)(tenant=turn.tenant, usage=None)
         yield _error(
             "provider_unavailable",
             "The assistant could not answer right now. Your message is saved; please try again shortly.",
@@ -296,7 +309,6 @@ async def _answer_events(turn: Turn):
         return
     except ProviderError as exc:
         # The provider broke off after it had started answering: keep what it said.
-        finished = True
         message = await save(Message.Status.INTERRUPTED)
         yield _error(
             "provider_interrupted",
@@ -305,8 +317,8 @@ async def _answer_events(turn: Turn):
         )
         logger.warning("Provider broke off for tenant %s: %s", turn.tenant.pk, exc)
         return
-    finally:
-        if not finished and parts:
+    except (GeneratorExit, asyncio.CancelledError):
+        if parts:
             # Cancelled or closed by the consumer (the client went away): save what was said.
             try:
                 await asyncio.shield(save(Message.Status.INTERRUPTED))
@@ -315,8 +327,9 @@ async def _answer_events(turn: Turn):
                 if unavailable is None:
                     raise
                 log_dependency_error(exc, unavailable)
+        raise
     message = await save(Message.Status.COMPLETE)
-    handed_off = await db(_hand_off_if_unanswered)(turn, assistant, grounding)
+    handed_off = await db(_hand_off_if_unanswered)(turn, answer, grounding)
     # From the question's arrival: retrieval alone, everything before the provider call, the
     # first token from the provider, the saved answer.
     timings = {
@@ -326,7 +339,3 @@ async def _answer_events(turn: Turn):
         "total_ms": message.latency_ms,
     }
     yield _done(turn, message, knowledge=grounding.gap or "found", handed_off=handed_off, timings=timings)
-
-
-async def collect(turn: Turn) -> list[dict]:
-    return [event async for event in turn_answer(turn)]

@@ -7,7 +7,6 @@ from conversations import views
 conversation = "conversations/<uuid:conversation_id>/"
 
 tenant = [
-    path("", views.OverviewView.as_view(), name="overview"),
     path("conversations/", views.ConversationListView.as_view(), name="conversations"),
     path(conversation, views.ConversationDetailView.as_view(), name="conversation"),
     path(f"{conversation}take/", views.ConversationTakeView.as_view(), name="conversation-take"),
@@ -16,5 +15,4 @@ tenant = [
     path("chat/", views.LiveChatView.as_view(), name="live-chat"),
     path("chat/token/", views.SocketTokenView.as_view(), name="socket-token"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),
-    path("usage/", views.UsageView.as_view(), name="usage"),
 ]

@@ -28,13 +28,3 @@ class ReplyForm(forms.Form):
         max_length=settings.CHAT_MAX_MESSAGE_CHARACTERS,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-
-
-class UsagePeriodForm(forms.Form):
-    days = forms.TypedChoiceField(
-        label=_("Period"),
-        coerce=int,
-        choices=[(7, _("Last 7 days")), (30, _("Last 30 days")), (90, _("Last 90 days"))],
-        required=False,
-        empty_value=30,
-    )

@@ -24,5 +24,4 @@ urlpatterns = [
     path(f"{conversation}/take", conversations.as_view({"post": "take"}), name="conversation-take"),
     path(f"{conversation}/reply", conversations.as_view({"post": "reply"}), name="conversation-reply"),
     path(f"{conversation}/close", conversations.as_view({"post": "close"}), name="conversation-close"),
-    path(f"{prefix}/usage", api.UsageView.as_view(), name="usage"),
 ]

@@ -8,10 +8,12 @@ from accounts import dashboard_urls as accounts_pages
 from conversations import dashboard_urls as conversations_pages
 from knowledge import dashboard_urls as knowledge_pages
 from llm import dashboard_urls as llm_pages
+from reports import dashboard_urls as reports_pages
 
 app_name = "dashboard"
 
 tenant_pages = [
+    *reports_pages.tenant,
     *conversations_pages.tenant,
     *knowledge_pages.tenant,
     *llm_pages.tenant,

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "llm",
     "knowledge",
     "conversations",
+    "reports",
     "platform_project",
 ]
 

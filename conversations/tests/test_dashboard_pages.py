@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from conversations import services
 from conversations.models import Conversation, Message
-from conversations.views import usage_chart
 from llm.base import Usage
 from llm.services import usage_record
+from reports.views import usage_chart
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,123 @@
+"""Dashboard pages of reports: the overview (this month against the plan) and usage. Thin:
+validate, call a report or a selector, answer."""
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.generic import TemplateView
+
+from conversations import selectors as conversation_selectors
+from conversations.models import Conversation
+from reports import usage
+from reports.forms import UsagePeriodForm
+from tenants.dashboard import TenantDashboardMixin
+from tenants.roles import Capability
+
+CHART_WIDTH = 600
+CHART_HEIGHT = 160
+CHART_DAYS = 30
+
+
+def _percent(used: int, limit: int | None) -> int | None:
+    if not limit:
+        return None
+    return min(100, round(100 * used / limit))
+
+
+def usage_chart(days: list[dict]) -> dict:
+    """An SVG chart's geometry, drawn server-side: conversations per day as bars, tokens per
+    day as a line, each scaled to its own maximum."""
+    count = max(len(days), 1)
+    step = CHART_WIDTH / count
+    most_conversations = max((day["conversations"] for day in days), default=0) or 1
+    most_tokens = max((day["tokens"] for day in days), default=0) or 1
+    bars, points = [], []
+    for index, day in enumerate(days):
+        height = (CHART_HEIGHT - 10) * day["conversations"] / most_conversations
+        bars.append(
+            {
+                "x": round(index * step + step * 0.15, 1),
+                "y": round(CHART_HEIGHT - height, 1),
+                "width": round(step * 0.7, 1),
+                "height": round(height, 1),
+                "day": day["day"],
+                "conversations": day["conversations"],
+                "tokens": day["tokens"],
+            }
+        )
+        y = CHART_HEIGHT - (CHART_HEIGHT - 10) * day["tokens"] / most_tokens
+        points.append(f"{round(index * step + step / 2, 1)},{round(y, 1)}")
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "bars": bars,
+        "line": " ".join(points),
+        "max_conversations": most_conversations if any(d["conversations"] for d in days) else 0,
+        "max_tokens": most_tokens if any(d["tokens"] for d in days) else 0,
+        "first_day": days[0]["day"] if days else None,
+        "last_day": days[-1]["day"] if days else None,
+    }
+
+
+class OverviewView(TenantDashboardMixin, TemplateView):
+    template_name = "dashboard/overview.html"
+    capability = Capability.READ_TENANT
+    nav = "dashboard:overview"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        tenant, request = self.request.tenant, self.request
+        report = usage.tenant_usage(tenant=tenant, days=CHART_DAYS)
+        month_start = timezone.localdate().replace(day=1)
+        conversations_this_month = (
+            Conversation.objects.for_tenant(tenant).filter(created_at__date__gte=month_start).count()
+        )
+        quotas = report["quotas"]
+        context.update(
+            report=report,
+            chart=usage_chart(report["days"]),
+            conversations_this_month=conversations_this_month,
+            waiting=conversation_selectors.conversation_list(
+                tenant=tenant, viewer=request.user, role=request.role, status="handoff", unassigned=True
+            ).count(),
+            cards=[
+                {
+                    "label": _("Tokens this month"),
+                    "used": quotas["monthly_tokens"]["used"],
+                    "limit": quotas["monthly_tokens"]["limit"],
+                    "percent": _percent(quotas["monthly_tokens"]["used"], quotas["monthly_tokens"]["limit"]),
+                },
+                {
+                    "label": _("Documents"),
+                    "used": quotas["documents"]["used"],
+                    "limit": quotas["documents"]["limit"],
+                    "percent": _percent(quotas["documents"]["used"], quotas["documents"]["limit"]),
+                },
+                {
+                    "label": _("Storage"),
+                    "used": quotas["storage_bytes"]["used"],
+                    "limit": quotas["storage_bytes"]["limit"],
+                    "percent": _percent(quotas["storage_bytes"]["used"], quotas["storage_bytes"]["limit"]),
+                    "bytes": True,
+                },
+            ],
+        )
+        return context
+
+
+class UsageView(TenantDashboardMixin, TemplateView):
+    template_name = "dashboard/usage.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:usage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = UsagePeriodForm(self.request.GET or None)
+        days = form.cleaned_data["days"] if form.is_valid() else 30
+        report = usage.tenant_usage(tenant=self.request.tenant, days=days)
+        context.update(
+            form=form,
+            report=report,
+            days=list(reversed(report["days"])),
+            chart=usage_chart(report["days"]),
+        )
+        return context
