@@ -162,7 +162,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CACHE_KEY_PREFIX", default="platform")},
+            "CONFIG": {
+                # A socket waits for its groups' events with a blocking read of 5 s (channels_redis'
+                # BZPOPMIN); redis-py's default read timeout of 5 s would end that read with an
+                # error, killing every socket idle that long. The read timeout must be longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CACHE_KEY_PREFIX", default="platform"),
+            },
         }
     }
 else:
