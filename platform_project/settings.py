@@ -276,6 +276,17 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
+# The dashboard's WebSocket token: opens the socket and nothing else (tenants/websocket.py),
+# renewed by the page's script at half its lifetime.
+SOCKET_TOKEN_SECONDS = env_int("SOCKET_TOKEN_SECONDS", 300)
+if not 30 <= SOCKET_TOKEN_SECONDS <= 900:
+    raise ImproperlyConfigured("SOCKET_TOKEN_SECONDS must be between 30 and 900.")
+# An open socket re-reads its user, membership and tenant from the database when a change is
+# announced through the cache, and at least this often (changes made outside the services).
+SOCKET_ACCESS_RECHECK_SECONDS = env_int("SOCKET_ACCESS_RECHECK_SECONDS", 60)
+if SOCKET_ACCESS_RECHECK_SECONDS < 1:
+    raise ImproperlyConfigured("SOCKET_ACCESS_RECHECK_SECONDS must be at least 1.")
+
 # Failed sign-ins per email before the login endpoint answers 429, and over what window.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)

@@ -9,6 +9,7 @@ from tenants import rls
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
+from tenants.revocation import access_changed
 from tenants.roles import Role
 
 
@@ -79,6 +80,8 @@ def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
     changed = {
         field: _audited_value(field, value) for field, value in changes.items() if before[field] != value
     }
+    if "status" in changed:
+        access_changed(tenant_id=tenant.pk)  # open sockets of a suspended tenant are closed
     if changed:
         action = {Tenant.Status.SUSPENDED: "tenant.suspend", Tenant.Status.ACTIVE: "tenant.reactivate"}.get(
             changed.get("status"), "tenant.update"
@@ -106,6 +109,7 @@ def tenant_reactivate(*, tenant: Tenant) -> Tenant:
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
     audit_record(tenant=tenant, action="tenant.delete", target=tenant, details={"name": tenant.name})
+    access_changed(tenant_id=tenant.pk)
     # Operators only: detaching the audit trail moves its rows out of the tenant's scope.
     with rls.unscoped():
         tenant.delete()
@@ -148,6 +152,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
         )
         membership.role = role
         membership.save(update_fields=["role"])
+        access_changed(membership=membership)
     return membership
 
 
@@ -160,4 +165,5 @@ def membership_delete(*, membership: Membership) -> None:
         target=membership,
         details={"email": membership.user.email, "role": membership.role},
     )
+    access_changed(membership=membership)
     membership.delete()
