@@ -91,7 +91,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Whether the socket's access still holds; if not, it is refused and closed."""
         if self.tenant is None:
             return False
-        refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
+        try:
+            refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
+        except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
+            unavailable = dependency_error(exc)
+            if unavailable is None:
+                raise
+            await self.send_json(_error(unavailable.error_code, str(unavailable.detail)))
+            return False
         if refused is None:
             return True
         if self.generation and not self.generation.done():
