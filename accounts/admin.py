@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.admin_site import AdminSetPasswordForm
 from accounts.models import Invitation, User
+from tenants.revocation import access_changed
 
 
 @admin.register(User)
@@ -22,6 +23,21 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+
+    # Edits here bypass the services: announce them, so that the user's open sockets look again.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and {"is_active", "is_staff", "is_superuser"} & set(form.changed_data):
+            access_changed(user_id=obj.pk)
+
+    def delete_model(self, request, obj):
+        access_changed(user_id=obj.pk)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            access_changed(user_id=user.pk)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Invitation)

@@ -31,6 +31,7 @@ from accounts.throttling import (
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict, Forbidden, NotFound, TenantSuspended
 from tenants.models import Membership, Tenant
+from tenants.revocation import access_changed
 from tenants.roles import PLATFORM_ADMIN, Role
 from tenants.services import membership_create
 
@@ -349,3 +350,12 @@ def invitation_accept(
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     return account, membership
+
+
+def user_set_active(*, user: User, active: bool) -> User:
+    """Enable or disable an account; a disabled one's open sockets are closed."""
+    if user.is_active != active:
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        access_changed(user_id=user.pk)
+    return user

@@ -7,10 +7,16 @@ Client to server:
     {"type": "subscribe", "conversation_id": "..."}                   receive a conversation's live events
     {"type": "stop"}                                                  stop the answer being generated
     {"type": "ping"}
+    {"type": "renew", "token": "..."}                                 a fresh token before the first expires
 Server to client:
     {"type": "token", "delta"} ... {"type": "done", "message", ...} or {"type": "error", "error"}
     {"type": "agent_message", "message"}, {"type": "user_message", "message"} (staff),
-    {"type": "status", "conversation_id", "status", "assigned_agent"}, {"type": "pong"}
+    {"type": "status", "conversation_id", "status", "assigned_agent"}, {"type": "pong"},
+    {"type": "renewed", "expires_at"}
+
+Access is checked before every frame and every group event, not only at connect: an expired
+token, a deactivated user (4401), a removed member, a changed role or a suspended tenant (4403)
+get an error event and the socket is closed, as at connect (tenants/websocket.py).
 
 One answer is generated at a time per socket, in its own task: closing the socket cancels it,
 which closes the provider's stream and saves what was generated.
@@ -31,7 +37,7 @@ from conversations.models import Conversation
 from tenants import rls
 from tenants.errors import APIError, dependency_error
 from tenants.roles import Role
-from tenants.websocket import BEARER_SUBPROTOCOL, SocketRefused, resolve_socket_tenant
+from tenants.websocket import BEARER_SUBPROTOCOL, SocketAccess, SocketRefused, resolve_socket_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +62,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except SocketRefused as refused:
             # Accept first so that the client can read why, then close with 4000 + HTTP status.
             await self.accept(subprotocol)
-            await self.send_json(_error(refused.code, refused.message))
-            await self.close(code=refused.close_code)
+            await self._refuse(refused)
             return
         self.user = self.scope["user"]
+        self.access = SocketAccess(self.scope, tenant_id=self.tenant.pk, role=self.role)
         # The consumer's task (and the answers it starts) run in this tenant's scope: the
         # database shows nothing of another tenant (tenants/rls.py).
         rls.enter(self.tenant.pk, self.user.pk)
@@ -74,6 +80,31 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.generation
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _refuse(self, refused: SocketRefused) -> None:
+        """Tell the client why, then close; nothing this socket receives is acted on after."""
+        self.tenant = None
+        await self.send_json(_error(refused.code, refused.message))
+        await self.close(code=refused.close_code)
+
+    async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
+        """Whether the socket's access still holds; if not, it is refused and closed."""
+        if self.tenant is None:
+            return False
+        try:
+            refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
+        except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
+            unavailable = dependency_error(exc)
+            if unavailable is None:
+                raise
+            await self.send_json(_error(unavailable.error_code, str(unavailable.detail)))
+            return False
+        if refused is None:
+            return True
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+        await self._refuse(refused)
+        return False
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.tenant is None:
@@ -90,6 +121,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             await self.send_json(_error("malformed_request", "Send JSON objects."))
             return
+        # A renewal brings its own token: the first one may have just expired.
+        if not await self._still_allowed(check_expiry=content.get("type") != "renew"):
+            return
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs):
@@ -99,6 +133,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "subscribe": self._subscribe,
             "stop": self._stop,
             "ping": self._ping,
+            "renew": self._renew,
         }
         handler = handlers.get(content.get("type"))
         if handler is None:
@@ -119,8 +154,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(_error(refusal.error_code, str(refusal.detail), refusal.details))
 
     async def chat_event(self, message):
-        """An event published to one of this socket's groups."""
-        await self.send_json(message["event"])
+        """An event published to one of this socket's groups, if the socket may still have it."""
+        if await self._still_allowed():
+            await self.send_json(message["event"])
 
     # --- client messages ------------------------------------------------------------------
 
@@ -197,6 +233,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _ping(self, content):
         await self.send_json({"type": "pong"})
+
+    async def _renew(self, content):
+        expires_at = self.access.renew(content.get("token"))
+        if await self._still_allowed():
+            await self.send_json({"type": "renewed", "expires_at": expires_at})
 
     # --- helpers ------------------------------------------------------------------------------
 

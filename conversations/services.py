@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations import events, selectors
 from conversations.models import Conversation, Feedback, Message
@@ -40,6 +41,17 @@ def conversation_open(
         conversation = selectors.conversation_get(
             tenant=tenant, viewer=user, role=role, conversation_id=conversation_id
         )
+        if conversation.user_id != user.pk:
+            # Staff see the tenant's conversations, but a chat message is the customer's own
+            # words (role `user`): staff answer a customer as agents, through the reply endpoint.
+            raise APIError(
+                _(
+                    "Only the customer writes as the customer in this conversation. Answer as an "
+                    "agent: POST …/chat/conversations/{id}/reply."
+                ),
+                code="reply_as_agent",
+                details={"conversation_id": [_("Not your conversation: reply as an agent instead.")]},
+            )
         if conversation.status == Conversation.Status.CLOSED:
             raise Conflict(
                 "This conversation is closed. Start a new one by sending no conversation_id.",

@@ -3,6 +3,7 @@ inbox. Thin: validate, call a service or selector, answer."""
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -12,13 +13,13 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import normalise_email
-from accounts.services import token_pair_for
 from conversations import selectors, services
 from conversations.forms import ConversationFilterForm, ReplyForm
 from tenants import selectors as tenant_selectors
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
 from tenants.errors import APIError
 from tenants.roles import Capability
+from tenants.websocket import socket_token_for
 
 
 class ConversationListView(TenantDashboardMixin, TemplateView):
@@ -157,11 +158,17 @@ class ConversationCloseView(_ConversationAction):
         return None, _("The conversation is closed.")
 
 
-def _socket_token(request) -> str:
-    """A short-lived access token of the session's user for the URL's tenant, for the
-    WebSocket (a browser cannot send the session cookie's authority to it as a bearer)."""
-    access, _refresh = token_pair_for(user=request.user, membership=request.membership)
-    return access
+def _socket_config(request) -> dict:
+    """What the page's script needs to open the WebSocket: a socket token of the session's user
+    for the URL's tenant (a browser cannot send the session's authority to the socket as a
+    bearer). The token opens the socket only, is not stored, and lives minutes: the script
+    renews it at half-life through `SocketTokenView`."""
+    return {
+        "token": socket_token_for(user=request.user, membership=request.membership),
+        "renew_seconds": settings.SOCKET_TOKEN_SECONDS // 2,
+        "path": f"/ws/tenants/{request.tenant.pk}/chat/",
+        "token_url": _url("dashboard:socket-token", request.tenant.pk),
+    }
 
 
 class LiveChatView(TenantDashboardMixin, TemplateView):
@@ -171,11 +178,7 @@ class LiveChatView(TenantDashboardMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["socket"] = {
-            "token": _socket_token(self.request),
-            "path": f"/ws/tenants/{self.request.tenant.pk}/chat/",
-            "token_url": _url("dashboard:socket-token", self.request.tenant.pk),
-        }
+        context["socket"] = _socket_config(self.request)
         return context
 
 
@@ -186,7 +189,8 @@ class SocketTokenView(TenantDashboardMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, tenant_id):
-        return JsonResponse({"access": _socket_token(request)})
+        config = _socket_config(request)
+        return JsonResponse({"token": config["token"], "renew_seconds": config["renew_seconds"]})
 
 
 class InboxView(TenantDashboardMixin, TemplateView):
@@ -219,9 +223,5 @@ class InboxView(TenantDashboardMixin, TemplateView):
                 context["conversation"] = conversation
                 context["thread"] = conversation_thread(request, conversation)
         context["reply_form"] = ReplyForm()
-        context["socket"] = {
-            "token": _socket_token(request),
-            "path": f"/ws/tenants/{request.tenant.pk}/chat/",
-            "token_url": _url("dashboard:socket-token", request.tenant.pk),
-        }
+        context["socket"] = _socket_config(request)
         return context

@@ -166,7 +166,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CACHE_KEY_PREFIX", default="platform")},
+            "CONFIG": {
+                # A socket waits for its groups' events with a blocking read of 5 s (channels_redis'
+                # BZPOPMIN); redis-py's default read timeout of 5 s would end that read with an
+                # error, killing every socket idle that long. The read timeout must be longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CACHE_KEY_PREFIX", default="platform"),
+            },
         }
     }
 else:
@@ -289,6 +295,17 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+
+# The dashboard's WebSocket token: opens the socket and nothing else (tenants/websocket.py),
+# renewed by the page's script at half its lifetime.
+SOCKET_TOKEN_SECONDS = env_int("SOCKET_TOKEN_SECONDS", 300)
+if not 30 <= SOCKET_TOKEN_SECONDS <= 900:
+    raise ImproperlyConfigured("SOCKET_TOKEN_SECONDS must be between 30 and 900.")
+# An open socket re-reads its user, membership and tenant from the database when a change is
+# announced through the cache, and at least this often (changes made outside the services).
+SOCKET_ACCESS_RECHECK_SECONDS = env_int("SOCKET_ACCESS_RECHECK_SECONDS", 60)
+if SOCKET_ACCESS_RECHECK_SECONDS < 1:
+    raise ImproperlyConfigured("SOCKET_ACCESS_RECHECK_SECONDS must be at least 1.")
 
 # Failed sign-ins (API, dashboard and Django admin alike) before 429, counted per window
 # (accounts/throttling.py): per email from one client address; per client address over all

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from tenants import services
 from tenants.models import AuditEvent, Membership, Plan, Tenant
+from tenants.revocation import access_changed
 
 
 @admin.register(Plan)
@@ -44,6 +45,18 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset:
             services.tenant_delete(tenant=tenant)
 
+    # Edits here bypass the services: announce them, so that open sockets look again.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:
+            access_changed(tenant_id=obj.pk)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            for membership in [*formset.deleted_objects, *(obj for obj, _ in formset.changed_objects)]:
+                access_changed(membership=membership)
+
     @admin.action(description="Suspend the selected tenants (their users are locked out)")
     def suspend(self, request, queryset):
         for tenant in queryset:
@@ -64,6 +77,20 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     list_select_related = ["user", "tenant"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            access_changed(membership=obj)  # the role, or the user or tenant it joins, changed
+
+    def delete_model(self, request, obj):
+        access_changed(membership=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            access_changed(membership=membership)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(AuditEvent)

@@ -14,6 +14,7 @@ from tenants import rls
 from tenants.audit import audit_record
 from tenants.errors import APIError, Conflict
 from tenants.models import Membership, Plan, Tenant
+from tenants.revocation import access_changed
 from tenants.roles import Role
 from tenants.tenant_settings import tenant_settings_validate
 
@@ -100,6 +101,8 @@ def tenant_update(*, tenant: Tenant, **changes) -> Tenant:
     changed = {
         field: _audited_value(field, value) for field, value in changes.items() if before[field] != value
     }
+    if "status" in changed:
+        access_changed(tenant_id=tenant.pk)  # open sockets of a suspended tenant are closed
     if changed:
         action = {Tenant.Status.SUSPENDED: "tenant.suspend", Tenant.Status.ACTIVE: "tenant.reactivate"}.get(
             changed.get("status"), "tenant.update"
@@ -129,6 +132,7 @@ def tenant_delete(*, tenant: Tenant) -> None:
     """Delete the tenant's rows now, and queue the removal of what lives outside the database
     (vectors, stored files: `tenant_data_purge`) once that is committed."""
     audit_record(tenant=tenant, action="tenant.delete", target=tenant, details={"name": tenant.name})
+    access_changed(tenant_id=tenant.pk)
     tenant_id, name = str(tenant.pk), tenant.name
     # Operators only: detaching the audit trail moves its rows out of the tenant's scope.
     with rls.unscoped():
@@ -213,6 +217,7 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
         )
         membership.role = role
         membership.save(update_fields=["role"])
+        access_changed(membership=membership)
     return membership
 
 
@@ -225,4 +230,5 @@ def membership_delete(*, membership: Membership) -> None:
         target=membership,
         details={"email": membership.user.email, "role": membership.role},
     )
+    access_changed(membership=membership)
     membership.delete()

@@ -5,8 +5,17 @@ The access token comes in the `token` query parameter, or as the subprotocol pai
 `user`, `tenant`, `role` (or `auth_error`) into the scope; consumers then call
 `resolve_socket_tenant()` with the tenant their URL names, which applies the same rule as the REST
 API: another tenant is "not found", a suspended tenant is refused.
+
+A socket lives longer than its token and than the access it was opened with: the consumer checks
+`socket_access_current()` before every frame and every pushed event (the token's `exp` locally,
+the rest through the stamps of `tenants.revocation`, and the database when they moved).
+
+The dashboard opens its socket with a `SocketToken`: signed like an access token but of its own
+type, so the REST API (which accepts only `access` tokens) and the refresh endpoint refuse it.
 """
 
+import time
+from datetime import timedelta
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
@@ -16,9 +25,11 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import Token, UntypedToken
 
+from tenants import revocation
 from tenants.errors import APIError
 from tenants.models import Membership
 from tenants.roles import PLATFORM_ADMIN
@@ -42,18 +53,62 @@ def _token_from(scope) -> str | None:
     return None
 
 
+class SocketToken(Token):
+    """A token that opens the WebSocket and nothing else: the REST API's authentication takes
+    only `token_type == "access"` and the refresh endpoint only `"refresh"`. It is not stored
+    (no OutstandingToken row): it lives minutes and the socket re-checks access while open."""
+
+    token_type = "socket"  # noqa: S105 - a token kind, not a secret
+
+    @property
+    def lifetime(self) -> timedelta:
+        return timedelta(seconds=settings.SOCKET_TOKEN_SECONDS)
+
+
+# The token types a socket accepts: the dashboard's, and an API client's access token.
+SOCKET_TOKEN_TYPES = {"access", SocketToken.token_type}
+
+
+def socket_token_for(*, user, membership: Membership | None) -> str:
+    """A socket token of `user` for `membership`'s tenant (none for a platform admin without a
+    membership, who names the tenant in the socket's URL)."""
+    token = SocketToken.for_user(user)
+    token["tenant_id"] = str(membership.tenant_id) if membership else None
+    token["role"] = PLATFORM_ADMIN if user.is_platform_admin else (membership.role if membership else None)
+    return str(token)
+
+
+def decode_socket_token(raw: str) -> Token:
+    """The verified token (signature, expiry, type), or `TokenError`."""
+    token = UntypedToken(raw)
+    if token.get("token_type") not in SOCKET_TOKEN_TYPES:
+        raise TokenError(_("This token cannot open a socket."))
+    return token
+
+
 def _authenticate(raw: str | None) -> dict:
     anonymous = {"user": AnonymousUser(), "tenant": None, "role": None, "membership": None}
     if not raw:
         return {**anonymous, "auth_error": "Authentication credentials were not provided."}
     try:
-        token = AccessToken(raw)
+        token = decode_socket_token(raw)
     except TokenError as exc:
         return {**anonymous, "auth_error": f"The token is not valid: {exc}"}
+    # The stamps are read before the database: a change committed in between moves them.
+    stamp_keys = revocation.socket_keys(user_id=token.get("user_id"), tenant_id=token.get("tenant_id"))
+    stamps = revocation.access_stamps(stamp_keys)
     user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
     if user is None:
         return {**anonymous, "auth_error": "The token's user no longer exists."}
-    scope = {"user": user, "tenant": None, "membership": None, "auth_error": None}
+    scope = {
+        "user": user,
+        "tenant": None,
+        "membership": None,
+        "auth_error": None,
+        "token_claims": {"tenant_id": token.get("tenant_id"), "exp": token["exp"]},
+        "access_stamp_keys": stamp_keys,
+        "access_stamps": stamps,
+    }
     scope["role"] = PLATFORM_ADMIN if user.is_platform_admin else None
     tenant_id = token.get("tenant_id")
     if tenant_id:
@@ -110,3 +165,85 @@ def resolve_socket_tenant(scope, tenant_id):
     except APIError as exc:
         close_code = CLOSE_NOT_FOUND if exc.status_code == 404 else CLOSE_FORBIDDEN
         raise SocketRefused(close_code, exc.error_code, str(exc.detail)) from exc
+
+
+def _recheck_refusal(user_id, token_tenant_id, tenant_id, role) -> SocketRefused | None:
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.is_active:
+        return SocketRefused(
+            CLOSE_UNAUTHENTICATED, "user_inactive", _("This account is disabled or no longer exists.")
+        )
+    membership = None
+    if token_tenant_id:
+        membership = (
+            Membership.objects.select_related("tenant", "tenant__plan")
+            .filter(user=user, tenant_id=token_tenant_id)
+            .first()
+        )
+        if membership is None:
+            return SocketRefused(
+                CLOSE_FORBIDDEN, "membership_revoked", _("You are no longer a member of this tenant.")
+            )
+    scope = {
+        "user": user,
+        "tenant": membership.tenant if membership else None,
+        "role": PLATFORM_ADMIN if user.is_platform_admin else (membership.role if membership else None),
+    }
+    try:
+        _tenant, current_role = resolve_socket_tenant(scope, tenant_id)
+    except SocketRefused as refused:
+        # Whatever the connect would answer now (suspended, gone), access was taken away.
+        return SocketRefused(CLOSE_FORBIDDEN, refused.code, refused.message)
+    if current_role != role:
+        return SocketRefused(
+            CLOSE_FORBIDDEN, "role_changed", _("Your role in this tenant changed; connect again.")
+        )
+    return None
+
+
+class SocketAccess:
+    """What an open socket's access rests on, and the check it runs before acting."""
+
+    def __init__(self, scope, *, tenant_id, role):
+        self.user_id = scope["user"].pk
+        self.token_tenant_id = scope["token_claims"]["tenant_id"]
+        self.expires_at = scope["token_claims"]["exp"]
+        self.tenant_id = tenant_id
+        self.role = role
+        self.stamp_keys = scope["access_stamp_keys"]
+        self.stamps = scope["access_stamps"]
+        self.checked_at = time.monotonic()
+
+    def renew(self, raw) -> int:
+        """Take a fresh token of the same user and tenant: its expiry replaces the first's."""
+        try:
+            token = decode_socket_token(raw if isinstance(raw, str) else "")
+        except TokenError as exc:
+            raise APIError(
+                _("The new token is not valid: %(reason)s") % {"reason": exc}, code="token_invalid"
+            ) from exc
+        if str(token.get("user_id")) != str(self.user_id) or token.get("tenant_id") != self.token_tenant_id:
+            raise APIError(_("The new token belongs to another user or tenant."), code="token_invalid")
+        self.expires_at = token["exp"]
+        return self.expires_at
+
+    def refusal(self, *, check_expiry: bool = True) -> SocketRefused | None:
+        """Why this socket may no longer act, or None. Blocking (cache and database reads): run
+        it in a worker thread."""
+        if check_expiry and time.time() >= self.expires_at:
+            return SocketRefused(
+                CLOSE_UNAUTHENTICATED, "token_expired", _("Your token has expired; connect again.")
+            )
+        try:
+            stamps = revocation.access_stamps(self.stamp_keys)
+        except Exception:  # noqa: BLE001 - the cache is down: ask the database instead
+            stamps = None
+        stale = time.monotonic() - self.checked_at >= settings.SOCKET_ACCESS_RECHECK_SECONDS
+        if stamps is not None and stamps == self.stamps and not stale:
+            return None
+        refused = _recheck_refusal(self.user_id, self.token_tenant_id, self.tenant_id, self.role)
+        if refused is None:
+            # The stamps read before the database: a change committed since moves them again.
+            self.stamps = stamps
+            self.checked_at = time.monotonic()
+        return refused

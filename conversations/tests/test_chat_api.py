@@ -378,3 +378,23 @@ def test_with_the_index_unreachable_chat_answers_without_knowledge_and_says_so(
     assert body["message"]["content"].startswith(("(", "（"))
     assert notice in body["message"]["content"]
     assert body["message"]["citations"] == []
+
+
+@pytest.mark.parametrize("role", ["agent", "tenant_admin"])
+def test_staff_cannot_post_into_a_customers_conversation_as_the_customer(tenant_a, settings, role):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    conversation = chat(tenant_a, "Where is my parcel?").json()["conversation_id"]
+
+    for send in (chat, stream):
+        response = send(tenant_a, "Cancel my order, please.", role=role, conversation_id=conversation)
+        assert_error(response, 400, "reply_as_agent")
+    assert list(Message.objects.filter(conversation_id=conversation).values_list("role", flat=True)) == [
+        "user",
+        "assistant",
+    ]
+    # Their own conversations they continue as before; a reply as an agent still goes through.
+    own = chat(tenant_a, "Hello", role=role).json()["conversation_id"]
+    assert chat(tenant_a, "Again", role=role, conversation_id=own).status_code == 200
+    base = f"/v1/tenants/{tenant_a.tenant.pk}/chat/conversations/{conversation}"
+    reply = tenant_a.client(role).post(f"{base}/reply", {"message": "On its way."}, format="json")
+    assert reply.status_code == 201 and reply.json()["role"] == "agent"

@@ -12,6 +12,7 @@ from django.db import connections
 
 from accounts.services import token_pair_for
 from conftest import PASSWORD, ROOT, require_service
+from conversations.models import Message
 from knowledge.models import Document
 from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY
 from tenants.models import Membership
@@ -255,3 +256,49 @@ def test_a_phone_sized_screen_gets_a_drawer_menu(browser, live_asgi, tenant_a):
     assert sidebar.get_by_role("link", name="Usage").count() == 0
     shot(page, "mobile-menu")
     context.close()
+
+
+def test_live_chat_renews_its_socket_token_and_stays_in_its_own_conversation(
+    browser, live_asgi, tenant_a, settings
+):
+    """The socket token lives seconds here: the page renews it on the open socket (no
+    reconnection), and a customer's handoff heard meanwhile does not redirect the agent's
+    next question into the customer's conversation."""
+    settings.SOCKET_TOKEN_SECONDS = 4
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    page = new_page(browser, live_asgi)
+    sockets, renewals = [], []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    page.on(
+        "websocket",
+        lambda socket: socket.on(
+            "framereceived", lambda payload: renewals.append(payload) if '"renewed"' in str(payload) else None
+        ),
+    )
+    sign_in(page, tenant_a.agent.email)
+    page.get_by_role("link", name="Live chat").click()
+    page.get_by_text("Connected", exact=True).wait_for()
+    page.get_by_label("Your question").fill("Hello, is anyone there?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator(".bubble-assistant[data-done]").wait_for()
+
+    with end_user_socket(live_asgi, tenant_a) as customer:
+        customer.send(json.dumps({"type": "message", "message": "My order never arrived."}))
+        customer_conversation = receive_until(customer, "done")["conversation_id"]
+        customer.send(json.dumps({"type": "handoff", "conversation_id": customer_conversation}))
+        receive_until(customer, "status")
+
+    # Well past the first token's expiry: the page has renewed it on the open socket.
+    page.wait_for_timeout(7000)
+    page.get_by_label("Your question").fill("And the warranty?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator(".bubble-assistant[data-done]").nth(1).wait_for()
+
+    assert len(renewals) >= 2, renewals
+    assert len(sockets) == 1, "the socket was closed and reopened"
+    assert not page.locator(".bubble-system").count()
+    customer_messages = Message.objects.filter(conversation_id=customer_conversation, role="user")
+    assert list(customer_messages.values_list("content", flat=True)) == ["My order never arrived."]
+    own = Message.objects.filter(author=tenant_a.agent, role="user")
+    assert own.count() == 2 and own.values("conversation_id").distinct().count() == 1
+    page.context.close()

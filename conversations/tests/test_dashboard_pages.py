@@ -184,19 +184,51 @@ def test_actions_need_csrf(tenant_a):
     assert conversation.status == "active"
 
 
-def test_live_chat_renders_a_socket_token_for_the_tenant_and_renews_it(tenant_a):
-    from rest_framework_simplejwt.tokens import AccessToken
+def test_live_chat_renders_a_socket_token_for_the_tenant_and_renews_it(tenant_a, settings):
+    from tenants.websocket import SocketToken
 
     client = signed_in(tenant_a.agent)
     response = client.get(page("live-chat", tenant_a.tenant))
     socket = response.context["socket"]
-    token = AccessToken(socket["token"])
+    token = SocketToken(socket["token"])
     assert token["tenant_id"] == str(tenant_a.tenant.pk) and token["role"] == "agent"
+    assert token["exp"] - token["iat"] == settings.SOCKET_TOKEN_SECONDS
     assert socket["path"] == f"/ws/tenants/{tenant_a.tenant.pk}/chat/"
+    assert socket["renew_seconds"] == settings.SOCKET_TOKEN_SECONDS // 2
     assert socket["token"] in response.content.decode()
     assert client.get(page("socket-token", tenant_a.tenant)).status_code == 405
-    fresh = client.post(page("socket-token", tenant_a.tenant))
-    assert AccessToken(fresh.json()["access"])["user_id"] == str(tenant_a.agent.pk)
+    fresh = client.post(page("socket-token", tenant_a.tenant)).json()
+    assert SocketToken(fresh["token"])["user_id"] == str(tenant_a.agent.pk)
+    assert fresh["renew_seconds"] == settings.SOCKET_TOKEN_SECONDS // 2
+
+
+def test_the_dashboards_socket_token_is_refused_by_the_api(tenant_a):
+    from rest_framework.test import APIClient
+
+    from platform_project.tests.test_access_matrix import assert_error
+
+    client = signed_in(tenant_a.tenant_admin)
+    tokens = [
+        client.get(page("live-chat", tenant_a.tenant)).context["socket"]["token"],
+        client.get(page("inbox", tenant_a.tenant)).context["socket"]["token"],
+        client.post(page("socket-token", tenant_a.tenant)).json()["token"],
+    ]
+    for token in tokens:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert_error(api.get(f"/v1/tenants/{tenant_a.tenant.pk}/chat/conversations"), 401)
+        assert_error(api.get("/v1/auth/me"), 401)
+        assert_error(api.post("/v1/auth/refresh", {"refresh": token}, format="json"), 401)
+
+
+def test_a_dashboard_page_view_stores_no_refresh_token(tenant_a):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    client = signed_in(tenant_a.agent)
+    for name in ("live-chat", "inbox"):
+        assert client.get(page(name, tenant_a.tenant)).status_code == 200
+    assert client.post(page("socket-token", tenant_a.tenant)).status_code == 200
+    assert not OutstandingToken.objects.exists()
 
 
 def test_the_overview_shows_this_month_against_the_quotas_with_a_chart(tenant_a):
@@ -258,10 +290,10 @@ def test_the_language_switch_overrides_the_browser(tenant_a):
 
 
 def test_platform_admins_get_a_socket_token_that_the_consumer_accepts(tenant_a, platform_admin):
-    from rest_framework_simplejwt.tokens import AccessToken
+    from tenants.websocket import SocketToken
 
     response = signed_in(platform_admin).get(page("live-chat", tenant_a.tenant))
-    token = AccessToken(response.context["socket"]["token"])
+    token = SocketToken(response.context["socket"]["token"])
     assert token["role"] == "platform_admin" and token["tenant_id"] is None
 
 

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.services import token_pair_for
 from conversations.models import Conversation, Message
+from conversations.services import conversation_handoff
 from conversations.tests.conftest import use_provider
 from llm.tests.wire_server import llm_wire_server
 from tenants.models import Membership
@@ -301,3 +302,27 @@ def test_sse_streams_over_a_real_connection_before_the_answer_is_complete(live_a
     first_token = next(moment for kind, moment in arrivals if kind == "token")
     # 50 tokens 20 ms apart take about a second: the first one arrives long before the end.
     assert arrivals[-1][1] - first_token > 0.5
+
+
+def test_an_idle_socket_stays_open_and_still_receives_events(live_asgi, tenant_a):
+    """Nothing arrives for longer than the channel layer's blocking read (5 s): the socket must
+    still be there, and still hear its groups."""
+    url = socket_url(live_asgi, tenant_a, "agent")
+
+    def handoff():
+        conversation = Conversation.objects.create(
+            tenant=tenant_a.tenant, user=tenant_a.end_user, title="Help"
+        )
+        return conversation_handoff(conversation=conversation)
+
+    async def scenario():
+        async with connect(url) as socket:
+            await asyncio.sleep(12)
+            await socket.send(json.dumps({"type": "ping"}))
+            pong = await receive(socket)
+            await asyncio.to_thread(handoff)
+            return pong, await receive(socket)
+
+    pong, status = asyncio.run(scenario())
+    assert pong == {"type": "pong"}
+    assert status["type"] == "status" and status["status"] == "handoff"

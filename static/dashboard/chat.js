@@ -69,7 +69,9 @@
       if (!up) stopButton.hidden = true;
     },
     onEvent: function (event) {
-      if (event.conversation_id) conversationId = event.conversation_id;
+      // Only this page's own answers name its conversation: the staff events that reach the
+      // socket (another customer's handoff) must not redirect the next message there.
+      if ((event.type === "token" || event.type === "done") && event.conversation_id) conversationId = event.conversation_id;
       if (event.type === "token") {
         if (!current) current = bubble("assistant", text.assistant, "");
         var body = current.querySelector(".bubble-text");

@@ -1,5 +1,6 @@
-/* The dashboard's WebSocket: a short-lived access token, rendered into the page and renewed
-   through a session + CSRF POST before each reconnection. */
+/* The dashboard's WebSocket: a short-lived socket token (it opens the socket and nothing else),
+   rendered into the page. A fresh one is fetched through a session + CSRF POST at half its
+   lifetime and handed to the open socket ({"type": "renew"}), and before each reconnection. */
 window.DashboardSocket = (function () {
   "use strict";
 
@@ -25,6 +26,7 @@ window.DashboardSocket = (function () {
     var socket = null;
     var attempts = 0;
     var closedByUs = false;
+    var renewTimer = null;
 
     function freshToken() {
       return fetch(config.token_url, {
@@ -34,14 +36,33 @@ window.DashboardSocket = (function () {
       }).then(function (response) {
         if (!response.ok) throw new Error("token " + response.status);
         return response.json();
-      }).then(function (data) { token = data.access; });
+      }).then(function (data) {
+        token = data.token;
+        if (data.renew_seconds) config.renew_seconds = data.renew_seconds;
+      });
+    }
+
+    // Renew before the token expires, so that the open socket is not closed for it; a failed
+    // fetch is tried again shortly (the token still has half its life).
+    function scheduleRenewal(seconds) {
+      window.clearTimeout(renewTimer);
+      renewTimer = window.setTimeout(function () {
+        freshToken().then(function () {
+          if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "renew", token: token }));
+          scheduleRenewal();
+        }, function () { scheduleRenewal(10); });
+      }, (seconds || config.renew_seconds || 60) * 1000);
     }
 
     function connect() {
       var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
       socket = new WebSocket(scheme + window.location.host + config.path, ["bearer", token]);
-      socket.addEventListener("open", function () { attempts = 0; options.onStatus(true); });
-      socket.addEventListener("message", function (event) { options.onEvent(JSON.parse(event.data)); });
+      socket.addEventListener("open", function () { attempts = 0; scheduleRenewal(); options.onStatus(true); });
+      socket.addEventListener("message", function (event) {
+        var data = JSON.parse(event.data);
+        if (data.type === "renewed") return;
+        options.onEvent(data);
+      });
       socket.addEventListener("close", function () {
         options.onStatus(false);
         if (closedByUs) return;
