@@ -28,7 +28,7 @@ from django.db import transaction
 
 from conversations import selectors, services
 from conversations.limits import chat_admit
-from conversations.models import Conversation, Message
+from conversations.models import Contact, Conversation, Message
 from knowledge import retrieval
 from knowledge.embedding import EmbeddingError
 from llm.answering import (
@@ -69,22 +69,44 @@ class Turn:
         return self.conversation.status == Conversation.Status.HANDOFF
 
 
-def turn_start(*, tenant: Tenant, user, role: str, text: str, conversation_id=None, channel: str) -> Turn:
+def turn_start(
+    *,
+    tenant: Tenant,
+    user=None,
+    role: str | None = None,
+    contact: Contact | None = None,
+    text: str,
+    conversation_id=None,
+    channel: str,
+) -> Turn:
+    """Admit a question and save it: from a member (`user` with their `role`) or from a contact
+    of a customer channel (`contact`: a widget visitor, a LINE user)."""
     started = time.perf_counter()
     text = text.strip()
     if not text:
         raise APIError("The message is empty.", code="validation_error", details={"message": ["Required."]})
-    chat_admit(tenant=tenant, user_id=user.pk)
+    if (user is None) == (contact is None):
+        raise ValueError("turn_start() takes a user or a contact")
+    chat_admit(tenant=tenant, user_id=user.pk if user else None, contact_id=contact.pk if contact else None)
     # One transaction: a connection lost between the two writes leaves no empty conversation.
     with transaction.atomic():
-        conversation = services.conversation_open(
-            tenant=tenant,
-            user=user,
-            role=role,
-            conversation_id=conversation_id,
-            channel=channel,
-            first_message=text,
-        )
+        if contact is not None:
+            conversation = services.conversation_open_for_contact(
+                tenant=tenant,
+                contact=contact,
+                conversation_id=conversation_id,
+                channel=channel,
+                first_message=text,
+            )
+        else:
+            conversation = services.conversation_open(
+                tenant=tenant,
+                user=user,
+                role=role,
+                conversation_id=conversation_id,
+                channel=channel,
+                first_message=text,
+            )
         message = services.message_user_add(conversation=conversation, user=user, content=text)
     return Turn(
         tenant=tenant, conversation=conversation, user_message=message, question=text, started=started

@@ -35,8 +35,9 @@ def _seconds_to_next_month(now: dt.datetime) -> int:
     return int((following - local).total_seconds()) + 1
 
 
-def chat_admit(*, tenant: Tenant, user_id: int | None) -> None:
-    """Count one chat request, or refuse it with a 429 that says when to come back."""
+def chat_admit(*, tenant: Tenant, user_id: int | None = None, contact_id: int | None = None) -> None:
+    """Count one chat request of a member (`user_id`) or a contact, or refuse it with a 429 that
+    says when to come back."""
     now = time.time()
     window = int(now // 60)
     wait = 60 - int(now % 60)
@@ -49,11 +50,8 @@ def chat_admit(*, tenant: Tenant, user_id: int | None) -> None:
             wait=wait,
         )
     per_user = settings.CHAT_USER_REQUESTS_PER_MINUTE
-    if (
-        per_user
-        and user_id is not None
-        and (_window_count(f"ratelimit:{tenant.pk}:chat:user:{user_id}", window) > per_user)
-    ):
+    sender = f"user:{user_id}" if user_id is not None else f"contact:{contact_id}" if contact_id else None
+    if per_user and sender and (_window_count(f"ratelimit:{tenant.pk}:chat:{sender}", window) > per_user):
         raise TooManyRequests(f"You may send {per_user} messages a minute. Please wait a moment.", wait=wait)
     if plan.monthly_token_quota and usage_month_tokens(tenant=tenant) >= plan.monthly_token_quota:
         raise TooManyRequests(

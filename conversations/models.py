@@ -6,9 +6,34 @@ from django.db import models
 from tenants.models import TenantOwnedModel
 
 
+class Contact(TenantOwnedModel):
+    """A customer who reaches the tenant without an account: a visitor of the website widget, a
+    LINE user. The channel's own app keeps how it recognises them (a widget's visitor id, a LINE
+    user id) and points here; conversations only know the contact."""
+
+    class Channel(models.TextChoices):
+        WIDGET = "widget", "Website widget"
+        LINE = "line", "LINE"
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    # What the channel knows and agents may see: the page a visitor was on, a LINE picture URL...
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_channel_display()} contact {self.pk}"
+
+
 class Conversation(TenantOwnedModel):
-    """One chat between a member (usually an end user) and the tenant's bot, or a human agent
-    once it has been handed off."""
+    """One chat between a customer (a member, usually an end user, or a contact from a channel
+    such as the website widget or LINE) and the tenant's bot, or a human agent once it has been
+    handed off."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -19,10 +44,17 @@ class Conversation(TenantOwnedModel):
         API = "api", "REST API"
         STREAM = "stream", "Server-sent events"
         WEBSOCKET = "websocket", "WebSocket"
+        DASHBOARD = "dashboard", "Dashboard live chat"
+        WIDGET = "widget", "Website widget"
+        LINE = "line", "LINE"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="conversations"
+    )
+    # The customer when it is not a member (exactly one of user and contact is set).
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="conversations"
     )
     title = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -43,6 +75,7 @@ class Conversation(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "status", "-updated_at"]),
             models.Index(fields=["tenant", "user", "-updated_at"]),
+            models.Index(fields=["tenant", "contact", "-updated_at"]),
         ]
 
     def __str__(self) -> str:
@@ -104,7 +137,11 @@ class Feedback(TenantOwnedModel):
         DOWN = "down", "Not helpful"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Who rated: a member, or the contact whose conversation it is.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     rating = models.CharField(max_length=8, choices=Rating.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -112,4 +149,7 @@ class Feedback(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_user"),
+            models.UniqueConstraint(fields=["message", "contact"], name="one_feedback_per_contact"),
+        ]

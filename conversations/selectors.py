@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.db.models import Count, QuerySet
 
-from conversations.models import Conversation, Feedback, Message
+from conversations.models import Contact, Conversation, Feedback, Message
 from tenants.errors import NotFound
 from tenants.models import Tenant
 from tenants.roles import Role
@@ -46,7 +46,7 @@ def conversation_list(
         conversations = conversations.filter(assigned_agent__isnull=True)
     # Explicit order: an aggregate's GROUP BY drops the model's default ordering.
     return (
-        conversations.select_related("user", "assigned_agent")
+        conversations.select_related("user", "contact", "assigned_agent")
         .annotate(message_count=Count("messages"))
         .order_by("-updated_at", "id")
     )
@@ -57,13 +57,39 @@ def conversation_get(*, tenant: Tenant, viewer, role: str, conversation_id) -> C
     user's, or none), so that existence is not revealed."""
     conversation = (
         _visible(tenant=tenant, viewer=viewer, role=role)
-        .select_related("user", "assigned_agent")
+        .select_related("user", "contact", "assigned_agent")
         .filter(pk=conversation_id)
         .first()
     )
     if conversation is None:
         raise NotFound("No such conversation.")
     return conversation
+
+
+def contact_conversation_list(*, tenant: Tenant, contact: Contact) -> QuerySet:
+    """A contact's own conversations, newest first: what a widget visitor may list."""
+    return (
+        Conversation.objects.for_tenant(tenant)
+        .filter(contact=contact)
+        .annotate(message_count=Count("messages"))
+        .order_by("-updated_at", "id")
+    )
+
+
+def contact_conversation_get(*, tenant: Tenant, contact: Contact, conversation_id) -> Conversation:
+    """The contact's conversation; 404 for any other (another contact's, a member's, another
+    tenant's), so that existence is not revealed."""
+    conversation = Conversation.objects.for_tenant(tenant).filter(contact=contact, pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def contact_get(*, tenant: Tenant, contact_id: int) -> Contact:
+    contact = Contact.objects.for_tenant(tenant).filter(pk=contact_id).first()
+    if contact is None:
+        raise NotFound("No such contact.")
+    return contact
 
 
 def message_list(*, tenant: Tenant, conversation: Conversation) -> QuerySet:
@@ -89,15 +115,19 @@ def history(*, tenant: Tenant, conversation: Conversation, before: Message, limi
     return list(reversed(earlier))
 
 
-def feedback_for(*, tenant: Tenant, messages: list[Message], user) -> dict[int, Feedback]:
-    rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages, user=user)
+def feedback_for(
+    *, tenant: Tenant, messages: list[Message], user=None, contact: Contact | None = None
+) -> dict[int, Feedback]:
+    """The ratings a member (or a contact) gave these messages."""
+    rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages)
+    rows = rows.filter(contact=contact) if contact is not None else rows.filter(user=user)
     return {row.message_id: row for row in rows}
 
 
 def feedback_by_message(*, tenant: Tenant, messages: list[Message]) -> dict[int, list[Feedback]]:
     """Every rating of these messages, by any user (staff review them all)."""
     grouped: dict[int, list[Feedback]] = defaultdict(list)
-    rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages).select_related("user")
+    rows = Feedback.objects.for_tenant(tenant).filter(message__in=messages).select_related("user", "contact")
     for row in rows:
         grouped[row.message_id].append(row)
     return grouped

@@ -4,8 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import events, selectors
-from conversations.models import Conversation, Feedback, Message
+from conversations import events, outbound, selectors
+from conversations.models import Contact, Conversation, Feedback, Message
 from llm.base import Usage
 from tenants.audit import audit_record, person_for_tenant
 from tenants.errors import APIError, Conflict
@@ -31,6 +31,68 @@ def message_as_event(message: Message) -> dict:
         ),
         "created_at": message.created_at.isoformat(),
     }
+
+
+def _announce(conversation: Conversation, event: dict, *, to_staff: bool = False) -> None:
+    """An event of the conversation, to its sockets (and the staff's) and to its channel."""
+    events.publish(
+        tenant_id=conversation.tenant_id, conversation_id=conversation.pk, event=event, to_staff=to_staff
+    )
+    outbound.deliver(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.pk,
+        channel=conversation.channel,
+        event=event,
+    )
+
+
+def contact_create(
+    *, tenant: Tenant, channel: str, name: str = "", email: str = "", details: dict | None = None
+) -> Contact:
+    return Contact.objects.create(
+        tenant=tenant, channel=channel, name=name[:200], email=email, details=details or {}
+    )
+
+
+def contact_update(*, contact: Contact, **fields) -> Contact:
+    """Change what the channel learned of a contact (name, email, details); a call with nothing
+    new still marks the contact as seen now."""
+    changed = [
+        name for name, value in fields.items() if value is not None and getattr(contact, name) != value
+    ]
+    for name in changed:
+        setattr(contact, name, fields[name])
+    contact.save(update_fields=[*changed, "last_seen_at"])
+    return contact
+
+
+def contact_delete(*, contact: Contact) -> None:
+    """Forget a contact on request: their conversations, messages and ratings go with them."""
+    audit_record(
+        tenant=contact.tenant,
+        action="contact.delete",
+        target=contact,
+        details={"channel": contact.channel, "conversations": contact.conversations.count()},
+    )
+    contact.delete()
+
+
+def conversation_open_for_contact(
+    *, tenant: Tenant, contact: Contact, conversation_id, channel: str, first_message: str
+) -> Conversation:
+    """The contact's conversation a message continues (404 for anyone else's), or a new one."""
+    if conversation_id:
+        conversation = selectors.contact_conversation_get(
+            tenant=tenant, contact=contact, conversation_id=conversation_id
+        )
+        if conversation.status == Conversation.Status.CLOSED:
+            raise Conflict(
+                "This conversation is closed. Start a new one by sending no conversation_id.",
+                code="conversation_closed",
+            )
+        return conversation
+    title = " ".join(first_message.split())[:TITLE_LENGTH]
+    return Conversation.objects.create(tenant=tenant, contact=contact, channel=channel, title=title)
 
 
 def conversation_open(
@@ -64,6 +126,8 @@ def conversation_open(
 
 @transaction.atomic
 def message_user_add(*, conversation: Conversation, user, content: str) -> Message:
+    """The customer's message: `user` is the member who wrote it, None for a contact (the
+    conversation's contact wrote it)."""
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -74,12 +138,7 @@ def message_user_add(*, conversation: Conversation, user, content: str) -> Messa
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     if conversation.status == Conversation.Status.HANDOFF:
         # A human holds the conversation: the agents watching it see the message live.
-        events.publish(
-            tenant_id=conversation.tenant_id,
-            conversation_id=conversation.pk,
-            event={"type": "user_message", "message": message_as_event(message)},
-            to_staff=True,
-        )
+        _announce(conversation, {"type": "user_message", "message": message_as_event(message)}, to_staff=True)
     return message
 
 
@@ -126,9 +185,7 @@ def _set_status(conversation: Conversation, **fields) -> Conversation:
             else None
         ),
     }
-    events.publish(
-        tenant_id=conversation.tenant_id, conversation_id=conversation.pk, event=event, to_staff=True
-    )
+    _announce(conversation, event, to_staff=True)
     return conversation
 
 
@@ -185,11 +242,7 @@ def agent_reply(*, conversation: Conversation, agent, content: str) -> Message:
         content=content,
     )
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-    events.publish(
-        tenant_id=conversation.tenant_id,
-        conversation_id=conversation.pk,
-        event={"type": "agent_message", "message": message_as_event(message)},
-    )
+    _announce(conversation, {"type": "agent_message", "message": message_as_event(message)})
     return message
 
 
@@ -215,14 +268,19 @@ def conversation_delete(*, conversation: Conversation) -> None:
 
 
 @transaction.atomic
-def feedback_give(*, message: Message, user, rating: str, comment: str) -> tuple[Feedback, bool]:
-    """One rating per user and message; giving it again replaces it."""
+def feedback_give(
+    *, message: Message, user=None, contact: Contact | None = None, rating: str, comment: str
+) -> tuple[Feedback, bool]:
+    """One rating per rater (a member, or a contact) and message; giving it again replaces it."""
     if message.role not in (Message.Role.ASSISTANT, Message.Role.AGENT):
         raise APIError("Only answers can be rated.", code="not_an_answer")
+    if (user is None) == (contact is None):
+        raise ValueError("feedback_give() takes a user or a contact")
     feedback, created = Feedback.objects.update_or_create(
         tenant_id=message.tenant_id,
         message=message,
         user=user,
+        contact=contact,
         defaults={"rating": rating, "comment": comment},
     )
     return feedback, created
