@@ -54,6 +54,10 @@ class MessageOutput(serializers.ModelSerializer):
     usage = TokenUsageOutput(allow_null=True)
     author = serializers.SerializerMethodField()
     feedback = serializers.SerializerMethodField()
+    # What an answer stands on; null for the customer's own messages.
+    grounding = serializers.ChoiceField(
+        choices=Message.Grounding.choices, allow_null=True, source="grounding_or_none"
+    )
 
     class Meta:
         model = Message
@@ -62,6 +66,7 @@ class MessageOutput(serializers.ModelSerializer):
             "role",
             "content",
             "status",
+            "grounding",
             "citations",
             "usage",
             "author",
@@ -82,8 +87,16 @@ class MessageOutput(serializers.ModelSerializer):
         return {"rating": feedback.rating, "comment": feedback.comment} if feedback else None
 
 
+class ContactOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    channel = serializers.CharField()
+    name = serializers.CharField()
+
+
 class ConversationOutput(serializers.ModelSerializer):
     user = serializers.EmailField(source="user.email", allow_null=True, default=None)
+    # The customer when it is not a member: a widget visitor, a LINE user.
+    contact = ContactOutput(allow_null=True)
     # An email, or "platform operator" for an operator the caller may not see by name.
     assigned_agent = serializers.SerializerMethodField()
     message_count = serializers.IntegerField(read_only=True, default=None)
@@ -96,10 +109,14 @@ class ConversationOutput(serializers.ModelSerializer):
             "status",
             "channel",
             "user",
+            "contact",
             "assigned_agent",
             "handoff_reason",
             "handoff_at",
+            "first_agent_reply_at",
             "closed_at",
+            "resolved_at",
+            "resolution",
             "message_count",
             "created_at",
             "updated_at",

@@ -202,8 +202,19 @@ def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]
 
 
 def _finish(
-    turn: Turn, *, text: str, grounding: _Grounding, usage: Usage | None, status: str, first_token_ms
+    turn: Turn,
+    *,
+    text: str,
+    grounding: _Grounding,
+    usage: Usage | None,
+    status: str,
+    first_token_ms,
+    failed: bool = False,
 ):
+    if failed:
+        basis = Message.Grounding.ERROR
+    else:
+        basis = Message.Grounding.KNOWLEDGE if grounding.results else Message.Grounding.NO_KNOWLEDGE
     return services.message_answer_save(
         conversation=turn.conversation,
         content=text,
@@ -212,6 +223,7 @@ def _finish(
         status=status,
         latency_ms=int((time.perf_counter() - turn.started) * 1000),
         first_token_ms=first_token_ms,
+        grounding=basis,
     )
 
 
@@ -296,7 +308,7 @@ async def _answer_events(turn: Turn):
     usage: Usage | None = None
     first_token_ms: int | None = None
 
-    def save(status: str):
+    def save(status: str, *, failed: bool = False):
         """Save what has been generated so far as the answer."""
         return db(_finish)(
             turn,
@@ -305,6 +317,7 @@ async def _answer_events(turn: Turn):
             usage=usage,
             status=status,
             first_token_ms=first_token_ms,
+            failed=failed,
         )
 
     if grounding.gap == "knowledge_unavailable":
@@ -331,7 +344,7 @@ async def _answer_events(turn: Turn):
         return
     except ProviderError as exc:
         # The provider broke off after it had started answering: keep what it said.
-        message = await save(Message.Status.INTERRUPTED)
+        message = await save(Message.Status.INTERRUPTED, failed=True)
         yield _error(
             "provider_interrupted",
             "The assistant stopped in the middle of its answer. Please ask again.",

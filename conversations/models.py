@@ -40,6 +40,11 @@ class Conversation(TenantOwnedModel):
         HANDOFF = "handoff", "Waiting for or held by a human"
         CLOSED = "closed", "Closed"
 
+    class Resolution(models.TextChoices):
+        BOT = "bot", "Resolved by the assistant"
+        AFTER_HANDOFF = "after_handoff", "Resolved by a person after a handoff"
+        ABANDONED = "abandoned", "Abandoned"
+
     class Channel(models.TextChoices):
         API = "api", "REST API"
         STREAM = "stream", "Server-sent events"
@@ -65,7 +70,13 @@ class Conversation(TenantOwnedModel):
     )
     handoff_reason = models.CharField(max_length=300, blank=True)
     handoff_at = models.DateTimeField(null=True, blank=True)
+    # An agent's first answer after the handoff: the agents' response time is measured to it.
+    first_agent_reply_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # How the customer's question ended: answered by the bot alone, by a person after a handoff,
+    # or left without an end (set by whoever closes or expires the conversation).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # The time of the last message: the lists sort on it.
     updated_at = models.DateTimeField(auto_now=True)
@@ -89,6 +100,15 @@ class Message(TenantOwnedModel):
         AGENT = "agent", "Human agent"
         SYSTEM = "system", "System"
 
+    class Grounding(models.TextChoices):
+        """What an answer stands on (assistant and agent messages; empty for the others)."""
+
+        FAQ = "faq", "A curated answer"
+        KNOWLEDGE = "knowledge", "The knowledge base"
+        NO_KNOWLEDGE = "no_knowledge", "Nothing in the knowledge base"
+        AGENT = "agent", "A person"
+        ERROR = "error", "Broken off by an error"
+
     class Status(models.TextChoices):
         COMPLETE = "complete", "Complete"
         # The client went away or the provider broke off: the text is what was generated.
@@ -101,6 +121,7 @@ class Message(TenantOwnedModel):
     )
     content = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    grounding = models.CharField(max_length=16, choices=Grounding.choices, blank=True)
     # [{document_id, document_title, chunk_id, text}] for assistant messages.
     citations = models.JSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
@@ -118,6 +139,10 @@ class Message(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
+
+    @property
+    def grounding_or_none(self) -> str | None:
+        return self.grounding or None
 
     @property
     def usage(self) -> dict | None:

@@ -22,6 +22,7 @@ def message_as_event(message: Message) -> dict:
         "role": message.role,
         "content": message.content,
         "status": message.status,
+        "grounding": message.grounding or None,
         "citations": message.citations,
         "usage": message.usage,
         "author": (
@@ -152,6 +153,7 @@ def message_answer_save(
     status: str,
     latency_ms: int | None,
     first_token_ms: int | None,
+    grounding: str = "",
 ) -> Message:
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
@@ -159,6 +161,7 @@ def message_answer_save(
         role=Message.Role.ASSISTANT,
         content=content,
         status=status,
+        grounding=grounding,
         citations=citations,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
@@ -238,19 +241,32 @@ def agent_reply(*, conversation: Conversation, agent, content: str) -> Message:
         tenant_id=conversation.tenant_id,
         conversation=conversation,
         role=Message.Role.AGENT,
+        grounding=Message.Grounding.AGENT,
         author=agent,
         content=content,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    # Only the first answer after the handoff counts for the agents' response time.
+    Conversation.objects.filter(pk=conversation.pk, first_agent_reply_at__isnull=True).update(
+        first_agent_reply_at=now
+    )
     _announce(conversation, {"type": "agent_message", "message": message_as_event(message)})
     return message
 
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation) -> Conversation:
+    """Close a conversation, as resolved: by a person if it was ever handed off, else by the bot."""
     if conversation.status == Conversation.Status.CLOSED:
         return conversation
-    return _set_status(conversation, status=Conversation.Status.CLOSED, closed_at=timezone.now())
+    now = timezone.now()
+    resolution = (
+        Conversation.Resolution.AFTER_HANDOFF if conversation.handoff_at else Conversation.Resolution.BOT
+    )
+    return _set_status(
+        conversation, status=Conversation.Status.CLOSED, closed_at=now, resolved_at=now, resolution=resolution
+    )
 
 
 @transaction.atomic
