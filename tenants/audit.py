@@ -116,7 +116,8 @@ def person_shown(user, *, hidden: frozenset[int], name_first: bool = False) -> s
     else the email (or the name, then the email, with `name_first`)."""
     if user is None:
         return None
-    if user.pk in hidden:
+    # Only staff can be operators: for anyone else a lazy `hidden` is never looked up.
+    if user.is_staff and user.pk in hidden:
         return str(PLATFORM_OPERATOR)
     return (user.name or user.email) if name_first else user.email
 

@@ -6,6 +6,7 @@ import uuid
 import numpy as np
 import pytest
 
+from conftest import PASSWORD
 from knowledge import vector_index
 from platform_project.tests.test_access_matrix import assert_error
 
@@ -138,7 +139,7 @@ def test_a_collection_created_elsewhere_without_indexes_is_completed_and_searcha
 
 
 @pytest.mark.faults
-def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client):
+def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client, platform_admin):
     from pymilvus import MilvusClient
 
     vector_index.ensure_collection(name="chunks_ready_test", dimension=3)
@@ -146,6 +147,8 @@ def test_readiness_waits_for_every_collection_to_be_loaded(own_milvus, client):
 
     with pytest.raises(vector_index.VectorIndexLoading):
         vector_index.vector_index_ping()
+    assert client.get("/readyz").json()["checks"]["vector_index"]["status"] == "down"
+    client.login(email=platform_admin.email, password=PASSWORD)  # the reason: operators only
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "loading" in response.json()["checks"]["vector_index"]["error"]
