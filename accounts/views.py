@@ -30,7 +30,7 @@ from accounts.models import Invitation
 from accounts.throttling import InvitationTokenThrottle, PasswordResetEmailThrottle
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
-from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page, staff_memberships
+from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
 from tenants.errors import APIError, Forbidden, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.roles import Capability
@@ -58,7 +58,7 @@ def _safe_next(request) -> str | None:
 def _landing(request) -> HttpResponseRedirect:
     """Where a signed-in user goes: the tenant of the session, their only tenant, or the
     tenant chooser when there are several (or when a platform admin has none chosen)."""
-    memberships = staff_memberships(request.user)
+    memberships = tenant_selectors.staff_memberships(user=request.user)
     chosen = request.session.get(SESSION_TENANT_KEY)
     if chosen and (request.user.is_platform_admin or any(str(m.tenant_id) == chosen for m in memberships)):
         return redirect(_overview(chosen))
@@ -98,7 +98,7 @@ class SignInView(View):
             form.add_error(None, _("This account has no access to the dashboard."))
             return self._page(request, form, status=403)
         user = sign_in.user
-        memberships = staff_memberships(user)
+        memberships = tenant_selectors.staff_memberships(user=user)
         if not memberships and not user.is_platform_admin:
             form.add_error(
                 None,
@@ -145,7 +145,7 @@ class ChooseTenantView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["memberships"] = staff_memberships(self.request.user)
+        context["memberships"] = tenant_selectors.staff_memberships(user=self.request.user)
         if self.request.user.is_platform_admin:
             search = self.request.GET.get("search", "").strip()
             context["search"] = search
