@@ -1,6 +1,6 @@
 """Auth, registration and invitation endpoints. Thin: validate, call a service, shape output."""
 
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import selectors, services
 from accounts.emails import link_base
 from accounts.models import Invitation, User
 from accounts.throttling import InvitationTokenThrottle, PasswordResetEmailThrottle
@@ -310,7 +310,7 @@ class InvitationViewSet(
 
     def scope_queryset(self, queryset):
         if self.request.query_params.get("pending") in {"1", "true"}:
-            return queryset.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+            return selectors.invitations_pending(queryset)
         return queryset
 
     @extend_schema(

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import translation
@@ -26,11 +26,10 @@ from accounts.forms import (
     PasswordResetRequestForm,
     SignInForm,
 )
-from accounts.models import Invitation
 from accounts.throttling import InvitationTokenThrottle, PasswordResetEmailThrottle
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
-from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page, staff_memberships
+from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
 from tenants.errors import APIError, Forbidden, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.roles import Capability
@@ -58,7 +57,7 @@ def _safe_next(request) -> str | None:
 def _landing(request) -> HttpResponseRedirect:
     """Where a signed-in user goes: the tenant of the session, their only tenant, or the
     tenant chooser when there are several (or when a platform admin has none chosen)."""
-    memberships = staff_memberships(request.user)
+    memberships = tenant_selectors.staff_memberships(user=request.user)
     chosen = request.session.get(SESSION_TENANT_KEY)
     if chosen and (request.user.is_platform_admin or any(str(m.tenant_id) == chosen for m in memberships)):
         return redirect(_overview(chosen))
@@ -98,7 +97,7 @@ class SignInView(View):
             form.add_error(None, _("This account has no access to the dashboard."))
             return self._page(request, form, status=403)
         user = sign_in.user
-        memberships = staff_memberships(user)
+        memberships = tenant_selectors.staff_memberships(user=user)
         if not memberships and not user.is_platform_admin:
             form.add_error(
                 None,
@@ -145,7 +144,7 @@ class ChooseTenantView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["memberships"] = staff_memberships(self.request.user)
+        context["memberships"] = tenant_selectors.staff_memberships(user=self.request.user)
         if self.request.user.is_platform_admin:
             search = self.request.GET.get("search", "").strip()
             context["search"] = search
@@ -313,11 +312,7 @@ class MembersView(TenantDashboardMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         tenant = self.request.tenant
         context["members"] = paginate(self.request, tenant_selectors.member_list(tenant=tenant))
-        context["invitations"] = (
-            Invitation.objects.for_tenant(tenant)
-            .filter(accepted_at__isnull=True)
-            .select_related("invited_by")
-        )
+        context["invitations"] = selectors.invitation_unaccepted_list(tenant=tenant)
         context["invitation_form"] = kwargs.get("invitation_form") or InvitationForm()
         context["role_form"] = MemberRoleForm()
         return context
@@ -362,9 +357,7 @@ class MemberRoleView(TenantDashboardMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, tenant_id, member_id):
-        membership = tenant_selectors.member_list(tenant=request.tenant).filter(pk=member_id).first()
-        if membership is None:
-            raise Http404(_("No such member."))
+        membership = tenant_selectors.member_get(tenant=request.tenant, member_id=member_id)
         form = MemberRoleForm(request.POST)
         if "remove" in request.POST:
             try:
@@ -392,9 +385,7 @@ class InvitationRevokeView(TenantDashboardMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, tenant_id, invitation_id):
-        invitation = Invitation.objects.for_tenant(request.tenant).filter(pk=invitation_id).first()
-        if invitation is None:
-            raise Http404(_("No such invitation."))
+        invitation = selectors.invitation_get(tenant=request.tenant, invitation_id=invitation_id)
         services.invitation_revoke(invitation=invitation)
         messages.success(
             request, _("The invitation for %(email)s was revoked.") % {"email": invitation.email}

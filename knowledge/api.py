@@ -98,10 +98,8 @@ class DocumentViewSet(
 
     def scope_queryset(self, queryset):
         params = self.request.query_params
-        return selectors.document_list(
-            tenant=self.request.tenant,
-            status=params.get("status") or None,
-            search=params.get("search") or None,
+        return selectors.document_filter(
+            queryset, status=params.get("status") or None, search=params.get("search") or None
         )
 
     @extend_schema(

@@ -12,7 +12,14 @@ from tenants.models import Tenant
 def document_list(
     *, tenant: Tenant, status: str | None = None, search: str | None = None
 ) -> QuerySet[Document]:
-    documents = Document.objects.for_tenant(tenant).select_related("uploaded_by")
+    return document_filter(Document.objects.for_tenant(tenant), status=status, search=search)
+
+
+def document_filter(
+    documents: QuerySet[Document], *, status: str | None = None, search: str | None = None
+) -> QuerySet[Document]:
+    """Narrow an already scoped set of a tenant's documents (with their uploaders) for a list."""
+    documents = documents.select_related("uploaded_by")
     if status:
         documents = documents.filter(status=status)
     if search:

@@ -210,7 +210,7 @@ class MemberViewSet(
 
     def scope_queryset(self, queryset):
         role = self.request.query_params.get("role")
-        return selectors.member_list(tenant=self.request.tenant, role=role or None)
+        return selectors.member_filter(queryset, role=role or None)
 
     @extend_schema(summary="Change a member's role", request=MemberUpdateInput, responses=MemberOutput)
     def partial_update(self, request, tenant_id, pk):

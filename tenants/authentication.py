@@ -9,8 +9,6 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
 from tenants.audit import actor_set, client_address
-from tenants.models import Membership
-from tenants.roles import PLATFORM_ADMIN
 
 
 class TenantJWTAuthentication(JWTAuthentication):
@@ -21,24 +19,17 @@ class TenantJWTAuthentication(JWTAuthentication):
         user, token = result
         # The API caller is the actor of what this request changes (tenants.audit).
         actor_set(user=user, ip_address=client_address(request))
+        # Imported here: DRF imports this class while it defines `APIView`, and the access
+        # module's imports (the errors, through the selectors) import `rest_framework.views`.
+        from tenants.access import credential_access
+
         request.token_tenant_id = token.get("tenant_id")
-        request.membership = None
-        request.tenant = None
-        request.role = PLATFORM_ADMIN if user.is_platform_admin else None
-        if request.token_tenant_id:
-            membership = (
-                Membership.objects.select_related("tenant", "tenant__plan")
-                .filter(user=user, tenant_id=request.token_tenant_id)
-                .first()
+        access = credential_access(user=user, tenant_id=request.token_tenant_id)
+        if access is None:
+            raise AuthenticationFailed(
+                "This token's membership no longer exists; sign in again.", code="membership_gone"
             )
-            if membership is None:
-                raise AuthenticationFailed(
-                    "This token's membership no longer exists; sign in again.", code="membership_gone"
-                )
-            request.membership = membership
-            request.tenant = membership.tenant
-            if not user.is_platform_admin:
-                request.role = membership.role
+        access.set_on(request)
         return user, token
 
     def authenticate_header(self, request):

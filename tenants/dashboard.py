@@ -3,7 +3,7 @@
 
 1. requires a session sign-in (else a redirect to the sign-in page with `?next=`);
 2. resolves the URL's tenant against the user's memberships with the REST API's own rule
-   (`tenants.scoping.resolve_url_tenant`): another tenant's id or none → 404, a suspended
+   (`tenants.access.resolve_url_tenant`): another tenant's id or none → 404, a suspended
    tenant → 403 page, platform admins reach every tenant as `platform_admin`;
 3. sets `request.tenant`, `request.role` and `request.membership`;
 4. checks the view's capability against the role matrix (`tenants.roles.MATRIX`) → 403 page;
@@ -14,7 +14,6 @@ Views then read and write only through the app selectors and services, passing
 """
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
@@ -27,16 +26,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from tenants import rls
+from tenants.access import TenantAccess, resolve_url_tenant
 from tenants.audit import hidden_operators_for
 from tenants.errors import APIError, TenantSuspended
 from tenants.middleware import SESSION_TENANT_KEY
-from tenants.models import Membership, Tenant
 from tenants.roles import PLATFORM_ADMIN, Capability, Role, role_can
-from tenants.scoping import resolve_url_tenant
+from tenants.selectors import membership_for, staff_memberships
 
 LOGIN_URL_NAME = "dashboard:login"
 PAGE_SIZE = 25
-STAFF_ROLES = (Role.TENANT_ADMIN, Role.AGENT)
 
 
 @dataclass(frozen=True)
@@ -61,35 +59,17 @@ NAVIGATION = (
 )
 
 
-def staff_memberships(user) -> list[Membership]:
-    """The memberships that open the dashboard (end users chat, they do not administer)."""
-    return list(
-        Membership.objects.filter(user=user, role__in=STAFF_ROLES)
-        .select_related("tenant")
-        .order_by("tenant__name", "tenant_id")
-    )
-
-
-def resolve_dashboard_tenant(request, tenant_id) -> tuple[Tenant, str, Membership | None]:
-    """(tenant, role, membership) the signed-in user may act in for the URL's tenant.
+def resolve_dashboard_tenant(request, tenant_id) -> TenantAccess:
+    """The access the signed-in user has in the URL's tenant.
 
     Unlike the API, whose token names one tenant, a session may open any tenant the user is a
     member of: the URL's tenant is looked up among the user's own memberships, then the API's
     rule decides (`resolve_url_tenant`), so both interfaces answer alike.
     """
-    user = request.user
-    membership = (
-        Membership.objects.select_related("tenant", "tenant__plan")
-        .filter(user=user, tenant_id=tenant_id)
-        .first()
+    membership = membership_for(user=request.user, tenant_id=tenant_id)
+    return resolve_url_tenant(
+        user=request.user, access=TenantAccess.through(request.user, membership), tenant_id=tenant_id
     )
-    candidate = SimpleNamespace(
-        user=user,
-        tenant=membership.tenant if membership else None,
-        role=membership.role if membership else None,
-    )
-    tenant, role = resolve_url_tenant(candidate, tenant_id)
-    return tenant, role, membership
 
 
 def forbidden(request, message: str | None = None, status: int = 403):
@@ -122,15 +102,14 @@ class TenantDashboardMixin:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse(LOGIN_URL_NAME))
         try:
-            request.tenant, request.role, request.membership = resolve_dashboard_tenant(
-                request, kwargs["tenant_id"]
-            )
+            access = resolve_dashboard_tenant(request, kwargs["tenant_id"])
         except TenantSuspended:
             return forbidden(request, _("This tenant is suspended. Contact the platform operator."))
         except APIError as error:
             if error.status_code == 404:
                 raise Http404(_("No such tenant.")) from error
             return forbidden(request)
+        access.set_on(request)
         # Staff pages only: the end-user role (and any future non-staff role) stops here.
         capability = self.capability_for(request.method)
         if not role_can(request.role, Capability.READ_TENANT) or (
@@ -180,7 +159,7 @@ def dashboard_context(request, *, active: str = "") -> dict:
         for item in NAVIGATION
         if role_can(role, item.capability)
     ]
-    switchable = [m for m in staff_memberships(request.user) if m.tenant_id != tenant.pk]
+    switchable = [m for m in staff_memberships(user=request.user) if m.tenant_id != tenant.pk]
     return {
         "tenant": tenant,
         "role": role,

@@ -1,12 +1,12 @@
-"""Sets `request.tenant` and `request.role` for every request.
+"""Sets `request.tenant`, `request.role` and `request.membership` for every request.
 
 API requests resolve them in `TenantJWTAuthentication` (DRF authenticates inside the view, after
 middleware). Dashboard requests carry a signed-in session: the tenant chosen at sign-in is kept
 in the session and checked against the user's memberships on every request.
 """
 
-from tenants.models import Membership
-from tenants.roles import PLATFORM_ADMIN
+from tenants.access import TenantAccess
+from tenants.selectors import membership_for, memberships_of
 
 SESSION_TENANT_KEY = "tenant_id"
 
@@ -16,20 +16,14 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.tenant = None
-        request.role = None
-        request.membership = None
+        access = TenantAccess()
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            tenant_id = request.session.get(SESSION_TENANT_KEY)
-            memberships = Membership.objects.select_related("tenant", "tenant__plan").filter(user=user)
-            membership = memberships.filter(tenant_id=tenant_id).first() if tenant_id else None
-            if membership is None:
-                membership = memberships.first()
-            if membership is not None:
-                request.membership = membership
-                request.tenant = membership.tenant
-                request.role = membership.role
-            if user.is_platform_admin:
-                request.role = PLATFORM_ADMIN
+            # The session's tenant while the user is still a member there, else their first.
+            membership = (
+                membership_for(user=user, tenant_id=request.session.get(SESSION_TENANT_KEY))
+                or memberships_of(user=user).first()
+            )
+            access = TenantAccess.through(user, membership)
+        access.set_on(request)
         return self.get_response(request)

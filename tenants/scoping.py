@@ -8,30 +8,8 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.views import APIView
 
 from tenants import rls
-from tenants.errors import NotFound, TenantSuspended
-from tenants.models import Tenant
+from tenants.access import TenantAccess, resolve_url_tenant
 from tenants.roles import PLATFORM_ADMIN, Capability, role_can
-
-
-def resolve_url_tenant(request, tenant_id) -> tuple[Tenant, str]:
-    """The tenant a URL names, as the authenticated caller may see it.
-
-    Platform admins reach every tenant. Anyone else reaches only the tenant their token was
-    issued for: any other id, existing or not, is 404 so that existence is not revealed.
-    A suspended tenant is 403 for its own users.
-    """
-    user = request.user
-    if user.is_platform_admin:
-        tenant = Tenant.objects.select_related("plan").filter(pk=tenant_id).first()
-        if tenant is None:
-            raise NotFound("No such tenant.")
-        return tenant, PLATFORM_ADMIN
-    tenant = getattr(request, "tenant", None)
-    if tenant is None or str(tenant.pk) != str(tenant_id):
-        raise NotFound("No such tenant.")
-    if not tenant.is_active:
-        raise TenantSuspended()
-    return tenant, request.role
 
 
 class HasCapability(permissions.BasePermission):
@@ -66,7 +44,10 @@ class TenantScopedMixin:
     def check_permissions(self, request):
         if not request.user or not request.user.is_authenticated:
             raise NotAuthenticated()
-        request.tenant, request.role = resolve_url_tenant(request, self.kwargs["tenant_id"])
+        access = resolve_url_tenant(
+            user=request.user, access=TenantAccess.of(request), tenant_id=self.kwargs["tenant_id"]
+        )
+        access.set_on(request)
         # From here on the database itself shows nothing of another tenant (tenants/rls.py).
         rls.enter(request.tenant.pk, request.user.pk)
         super().check_permissions(request)

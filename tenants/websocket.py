@@ -2,12 +2,12 @@
 
 The access token comes in the `token` query parameter, or as the subprotocol pair
 `["bearer", "<token>"]` (browsers cannot set headers on a WebSocket). The middleware puts
-`user`, `tenant`, `role` (or `auth_error`) into the scope; consumers then call
-`resolve_socket_tenant()` with the tenant their URL names, which applies the same rule as the REST
-API: another tenant is "not found", a suspended tenant is refused.
+`user` and `access` (a `tenants.access.TenantAccess`), or `auth_error`, into the scope;
+consumers then call `resolve_socket_tenant()` with the tenant their URL names, which applies the
+same rule as the REST API: another tenant is "not found", a suspended tenant is refused.
 
 A socket lives longer than its token and than the access it was opened with: the consumer checks
-`socket_access_current()` before every frame and every pushed event (the token's `exp` locally,
+`SocketAccess.refusal()` before every frame and every pushed event (the token's `exp` locally,
 the rest through the stamps of `tenants.revocation`, and the database when they moved).
 
 The dashboard opens its socket with a `SocketToken`: signed like an access token but of its own
@@ -16,7 +16,6 @@ type, so the REST API (which accepts only `access` tokens) and the refresh endpo
 
 import time
 from datetime import timedelta
-from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -30,10 +29,9 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token, UntypedToken
 
 from tenants import revocation
+from tenants.access import TenantAccess, credential_access, resolve_url_tenant
 from tenants.errors import APIError
 from tenants.models import Membership
-from tenants.roles import PLATFORM_ADMIN
-from tenants.scoping import resolve_url_tenant
 
 BEARER_SUBPROTOCOL = "bearer"
 
@@ -74,7 +72,7 @@ def socket_token_for(*, user, membership: Membership | None) -> str:
     membership, who names the tenant in the socket's URL)."""
     token = SocketToken.for_user(user)
     token["tenant_id"] = str(membership.tenant_id) if membership else None
-    token["role"] = PLATFORM_ADMIN if user.is_platform_admin else (membership.role if membership else None)
+    token["role"] = TenantAccess.through(user, membership).role
     return str(token)
 
 
@@ -86,8 +84,12 @@ def decode_socket_token(raw: str) -> Token:
     return token
 
 
+def _active_user(user_id):
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
 def _authenticate(raw: str | None) -> dict:
-    anonymous = {"user": AnonymousUser(), "tenant": None, "role": None, "membership": None}
+    anonymous = {"user": AnonymousUser(), "access": TenantAccess()}
     if not raw:
         return {**anonymous, "auth_error": "Authentication credentials were not provided."}
     try:
@@ -100,33 +102,20 @@ def _authenticate(raw: str | None) -> dict:
         stamps = revocation.access_stamps(stamp_keys)
     except Exception:  # noqa: BLE001 - the cache is down: no stamps, every check reads the database
         stamps = None
-    user = get_user_model().objects.filter(pk=token.get("user_id"), is_active=True).first()
+    user = _active_user(token.get("user_id"))
     if user is None:
         return {**anonymous, "auth_error": "The token's user no longer exists."}
-    scope = {
+    access = credential_access(user=user, tenant_id=token.get("tenant_id"))
+    if access is None:
+        return {**anonymous, "auth_error": "This token's membership no longer exists; sign in again."}
+    return {
         "user": user,
-        "tenant": None,
-        "membership": None,
+        "access": access,
         "auth_error": None,
         "token_claims": {"tenant_id": token.get("tenant_id"), "exp": token["exp"]},
         "access_stamp_keys": stamp_keys,
         "access_stamps": stamps,
     }
-    scope["role"] = PLATFORM_ADMIN if user.is_platform_admin else None
-    tenant_id = token.get("tenant_id")
-    if tenant_id:
-        membership = (
-            Membership.objects.select_related("tenant", "tenant__plan")
-            .filter(user=user, tenant_id=tenant_id)
-            .first()
-        )
-        if membership is None:
-            return {**anonymous, "auth_error": "This token's membership no longer exists; sign in again."}
-        scope["membership"] = membership
-        scope["tenant"] = membership.tenant
-        if not user.is_platform_admin:
-            scope["role"] = membership.role
-    return scope
 
 
 class JWTAuthMiddleware(BaseMiddleware):
@@ -162,42 +151,31 @@ def resolve_socket_tenant(scope, tenant_id):
         raise SocketRefused(
             CLOSE_UNAUTHENTICATED, "not_authenticated", scope.get("auth_error") or "Sign in first."
         )
-    request = SimpleNamespace(user=scope["user"], tenant=scope.get("tenant"), role=scope.get("role"))
     try:
-        return resolve_url_tenant(request, tenant_id)
+        access = resolve_url_tenant(user=scope["user"], access=scope["access"], tenant_id=tenant_id)
     except APIError as exc:
         close_code = CLOSE_NOT_FOUND if exc.status_code == 404 else CLOSE_FORBIDDEN
         raise SocketRefused(close_code, exc.error_code, str(exc.detail)) from exc
+    return access.tenant, access.role
 
 
 def _recheck_refusal(user_id, token_tenant_id, tenant_id, role) -> SocketRefused | None:
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None or not user.is_active:
+    user = _active_user(user_id)
+    if user is None:
         return SocketRefused(
             CLOSE_UNAUTHENTICATED, "user_inactive", _("This account is disabled or no longer exists.")
         )
-    membership = None
-    if token_tenant_id:
-        membership = (
-            Membership.objects.select_related("tenant", "tenant__plan")
-            .filter(user=user, tenant_id=token_tenant_id)
-            .first()
+    access = credential_access(user=user, tenant_id=token_tenant_id)
+    if access is None:
+        return SocketRefused(
+            CLOSE_FORBIDDEN, "membership_revoked", _("You are no longer a member of this tenant.")
         )
-        if membership is None:
-            return SocketRefused(
-                CLOSE_FORBIDDEN, "membership_revoked", _("You are no longer a member of this tenant.")
-            )
-    scope = {
-        "user": user,
-        "tenant": membership.tenant if membership else None,
-        "role": PLATFORM_ADMIN if user.is_platform_admin else (membership.role if membership else None),
-    }
     try:
-        _tenant, current_role = resolve_socket_tenant(scope, tenant_id)
-    except SocketRefused as refused:
+        current = resolve_url_tenant(user=user, access=access, tenant_id=tenant_id)
+    except APIError as exc:
         # Whatever the connect would answer now (suspended, gone), access was taken away.
-        return SocketRefused(CLOSE_FORBIDDEN, refused.code, refused.message)
-    if current_role != role:
+        return SocketRefused(CLOSE_FORBIDDEN, exc.error_code, str(exc.detail))
+    if current.role != role:
         return SocketRefused(
             CLOSE_FORBIDDEN, "role_changed", _("Your role in this tenant changed; connect again.")
         )
