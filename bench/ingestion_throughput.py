@@ -190,29 +190,29 @@ STEPS = [
     ("keyword terms", "tokenize, once per chunk"),
     ("embedding", "embed_passages of the chunks (the model)"),
     ("progress updates", "_set_progress: one UPDATE per stage and per embedded batch"),
-    ("old chunks removal", "_remove_chunks (nothing to remove on a first ingestion)"),
+    ("old chunks removal", "remove_chunks (nothing to remove on a first ingestion)"),
     ("chunk rows", "Chunk.objects.bulk_create"),
-    ("term statistics", "_adjust_term_frequencies + _adjust_corpus"),
+    ("term statistics", "term_frequencies_adjust + corpus_adjust"),
     ("BM25 weights", "document_weights, once per chunk"),
     ("Milvus replace", "vector_index.replace_document: delete by document, insert rows"),
 ]
 
 
 def instrument(timers: Timers, embedder) -> None:
-    from knowledge import extraction, services, vector_index
+    from knowledge import extraction, ingestion, vector_index
     from knowledge.models import Chunk
 
-    timers.wrap(services, "document_ingest", "ingestion task")
+    timers.wrap(ingestion, "document_ingest", "ingestion task")
     timers.wrap(extraction, "extract", "extraction")
-    timers.wrap(services, "chunk_sections", "chunking")
-    timers.wrap(services, "tokenize", "keyword terms")
+    timers.wrap(ingestion, "chunk_sections", "chunking")
+    timers.wrap(ingestion, "tokenize", "keyword terms")
     timers.wrap(embedder, "embed_passages", "embedding")
-    timers.wrap(services, "_set_progress", "progress updates")
-    timers.wrap(services, "_remove_chunks", "old chunks removal")
+    timers.wrap(ingestion, "_set_progress", "progress updates")
+    timers.wrap(ingestion, "remove_chunks", "old chunks removal")
     timers.wrap(Chunk.objects, "bulk_create", "chunk rows")
-    timers.wrap(services, "_adjust_term_frequencies", "term statistics")
-    timers.wrap(services, "_adjust_corpus", "term statistics")
-    timers.wrap(services, "document_weights", "BM25 weights")
+    timers.wrap(ingestion, "term_frequencies_adjust", "term statistics")
+    timers.wrap(ingestion, "corpus_adjust", "term statistics")
+    timers.wrap(ingestion, "document_weights", "BM25 weights")
     timers.wrap(vector_index, "replace_document", "Milvus replace")
 
 

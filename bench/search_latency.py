@@ -19,7 +19,7 @@ matters to a search:
   about 70% Traditional Chinese (consecutive DRCD dev sentences) and 30% English (Cranfield);
   no files are stored (a search never reads them);
 - keyword terms from `keywords.tokenize`, chunk `term_count`/`term_ids` and the per-tenant
-  statistics through the ingestion's own `_adjust_term_frequencies` and `_adjust_corpus`, sparse
+  statistics through the ingestion's own `term_frequencies_adjust` and `corpus_adjust`, sparse
   vectors from `keywords.document_weights` with the running average length ingestion would use;
 - dense vectors: the real embedding (the configured embedder) of `--real-vectors` chunks spread
   over the tenants, and for every other chunk a copy of a real vector of a chunk in the same
@@ -137,9 +137,9 @@ def build_corpus(*, tenants, chunk_total, real_vectors, embedder, collection, cl
     from django.db import transaction
     from django.utils import timezone
 
+    from knowledge.keyword_statistics import corpus_adjust, term_frequencies_adjust
     from knowledge.keywords import document_weights, term_id, tokenize
     from knowledge.models import Chunk, Document
-    from knowledge.services import _adjust_corpus, _adjust_term_frequencies
 
     pools = sentence_pools()
     np_rng = np.random.default_rng(rng.randrange(2**32))
@@ -222,8 +222,8 @@ def build_corpus(*, tenants, chunk_total, real_vectors, embedder, collection, cl
                 counts.update(chunk.term_ids)
         term_total = sum(chunk.term_count for chunks in chunks_by_document for chunk in chunks)
         with transaction.atomic():
-            _adjust_term_frequencies(tenant_id=tenant.pk, counts=counts, sign=1)
-            _adjust_corpus(tenant_id=tenant.pk, chunks=quota, terms=term_total)
+            term_frequencies_adjust(tenant_id=tenant.pk, counts=counts, sign=1)
+            corpus_adjust(tenant_id=tenant.pk, chunks=quota, terms=term_total)
         clock.add("keyword statistics (TermFrequency, KeywordCorpus)", started)
 
         # Sparse vectors with the average length ingestion would have used, document by document.

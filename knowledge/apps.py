@@ -6,6 +6,10 @@ class KnowledgeConfig(AppConfig):
     verbose_name = "Knowledge"
 
     def ready(self):
+        from knowledge import (
+            tasks,  # noqa: F401 - registers the Celery tasks, which ingestion queues by name
+        )
+
         # The schema of the tenant settings section this app reads, for every writer of settings.
         from knowledge.retrieval_settings import SETTINGS_KEY, RetrievalSettingsSchema
         from tenants.tenant_settings import tenant_settings_section_register

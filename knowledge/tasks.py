@@ -1,4 +1,6 @@
-"""Celery tasks of the knowledge base: load by id, call a service, retry what is transient."""
+"""Celery tasks of the knowledge base: load by id, call the ingestion pipeline, retry what is
+transient. The pipeline queues them by name (ingestion.INGEST_TASK); knowledge/apps.py imports
+this module so that every process knows them."""
 
 import contextlib
 import logging
@@ -7,7 +9,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.db import DatabaseError
 
-from knowledge import services
+from knowledge import ingestion
 from knowledge.embedding import EmbeddingUnavailable
 from knowledge.models import Document
 from knowledge.vector_index import VectorIndexUnavailable
@@ -36,6 +38,7 @@ MAX_RETRIES = 6
 
 
 @shared_task(
+    name=ingestion.INGEST_TASK,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -50,7 +53,7 @@ def ingest_document(self, tenant_id: str, document_id: int) -> str:
         outcome = _ingest(self, tenant_id, document_id)
         # The document is done (ready, failed or deleted): the tenant's next one takes its place.
         try:
-            services.ingestion_dispatch(tenant_id=tenant_id)
+            ingestion.ingestion_dispatch(tenant_id=tenant_id)
         except Exception:  # noqa: BLE001 - the next upload, ingestion or worker start dispatches
             logger.exception("could not dispatch the next documents of tenant %s", tenant_id)
         return outcome
@@ -60,17 +63,17 @@ def ingest_document(self, tenant_id: str, document_id: int) -> str:
 def dispatch_waiting_documents() -> int:
     """Queue the waiting documents of every tenant, within each tenant's cap (also fit for a
     periodic schedule)."""
-    return services.ingestion_sweep()
+    return ingestion.ingestion_sweep()
 
 
 def _ingest(self, tenant_id: str, document_id: int) -> str:
     try:
-        document = services.document_ingest(tenant_id=tenant_id, document_id=document_id)
+        document = ingestion.document_ingest(tenant_id=tenant_id, document_id=document_id)
     except TRANSIENT as error:
         if self.request.retries >= self.max_retries:
             document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
             if document is not None:
-                services.document_fail(
+                ingestion.document_fail(
                     document=document,
                     message="A service the ingestion needs stayed unavailable; reindex the document to try again.",
                 )
@@ -79,7 +82,7 @@ def _ingest(self, tenant_id: str, document_id: int) -> str:
         logger.warning("ingestion of document %s will retry in %ss: %s", document_id, countdown, error)
         service = next((name for kind, name in _WAITING_FOR if isinstance(error, kind)), "The database")
         with contextlib.suppress(DatabaseError):  # the database may be what is down
-            services.document_note_retry(
+            ingestion.document_note_retry(
                 tenant_id=tenant_id,
                 document_id=document_id,
                 message=f"{service} is unavailable; retrying in {countdown} s "
@@ -91,7 +94,7 @@ def _ingest(self, tenant_id: str, document_id: int) -> str:
         logger.exception("ingestion of document %s failed", document_id)
         document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
         if document is not None:
-            services.document_fail(
+            ingestion.document_fail(
                 document=document, message=f"Ingestion failed unexpectedly ({type(error).__name__})."
             )
         return "failed"

@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 
 from knowledge import retrieval, selectors, services
 from knowledge.forms import STAGE_LABELS, STATUS_LABELS, RetrievalSettingsForm, SearchTesterForm
+from knowledge.ingestion import IN_PROGRESS
 from knowledge.models import Document
 from tenants import services as tenant_services
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 MAX_FILES_PER_UPLOAD = 20
 # Room for the multipart envelope around the files when comparing Content-Length to the limit.
 _MULTIPART_OVERHEAD = 64 * 1024
-IN_PROGRESS = services.IN_PROGRESS
 
 
 def ingestion_refusal(request) -> str | None:

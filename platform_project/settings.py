@@ -207,7 +207,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Fair ingestion: documents wait as `pending` in the database and at most this many of one
 # tenant are queued or processing at a time, so that one tenant's backlog never stands in the
-# shared queue in front of another tenant's upload (knowledge/services.py, `ingestion_dispatch`).
+# shared queue in front of another tenant's upload (knowledge/ingestion.py, `ingestion_dispatch`).
 INGESTION_TASKS_PER_TENANT = env_int("INGESTION_TASKS_PER_TENANT", 2)
 if INGESTION_TASKS_PER_TENANT < 1:
     raise ImproperlyConfigured("INGESTION_TASKS_PER_TENANT must be at least 1.")

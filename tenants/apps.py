@@ -22,6 +22,7 @@ class TenantsConfig(AppConfig):
         from tenants import (
             checks,  # noqa: F401 - registers the system checks
             schema,  # noqa: F401 - registers the OpenAPI auth extension
+            tasks,  # noqa: F401 - registers the Celery tasks, which services queue by name
         )
 
         # Off during migrate (a policy pins the columns it uses), on again once every app's

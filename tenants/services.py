@@ -3,6 +3,7 @@
 import logging
 import uuid
 
+from celery import current_app
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -140,9 +141,14 @@ def tenant_delete(*, tenant: Tenant) -> None:
     transaction.on_commit(lambda: _queue_purge(tenant_id=tenant_id, name=name))
 
 
-def _queue_purge(*, tenant_id: str, name: str) -> None:
-    from tenants.tasks import purge_tenant_data
+# The task that purges a deleted tenant's data, declared in tasks.py under this name (tasks.py
+# imports this module, so this one queues the task by name; tenants/apps.py registers it).
+PURGE_TASK = "tenants.tasks.purge_tenant_data"
 
+
+def _queue_purge(*, tenant_id: str, name: str) -> None:
+    # The registered task, not `send_task`: it runs inline when tasks are eager.
+    purge_tenant_data = current_app.tasks[PURGE_TASK]
     try:
         purge_tenant_data.delay(tenant_id, name)
     except Exception:

@@ -11,7 +11,7 @@ from tenants.errors import ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+@shared_task(name=services.PURGE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
 def purge_tenant_data(self, tenant_id: str, name: str = "") -> dict:
     """Remove a deleted tenant's vectors, keyword statistics and files (queued on commit by
     `tenant_delete`). Idempotent, so a redelivery or a retry is safe; a service that is down

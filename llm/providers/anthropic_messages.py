@@ -17,7 +17,6 @@ import httpx2
 
 from llm.base import Delta, LLMRequest, Message, Provider, ProviderError, StreamEvent, Usage
 from llm.outbound import refused_address_in
-from llm.providers import ProviderSpec
 from llm.providers._common import (
     MALFORMED,
     connection_error,
@@ -32,6 +31,7 @@ from llm.providers._common import (
     transport_error,
     truncated_error,
 )
+from llm.providers.spec import ProviderSpec
 
 LABEL = "Anthropic"
 

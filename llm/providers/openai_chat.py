@@ -17,7 +17,6 @@ import openai
 
 from llm.base import Delta, LLMRequest, Provider, ProviderError, StreamEvent, Usage
 from llm.outbound import refused_address_in
-from llm.providers import NEEDS_API_KEY, ProviderSpec
 from llm.providers._common import (
     MALFORMED,
     connection_error,
@@ -32,6 +31,7 @@ from llm.providers._common import (
     transport_error,
     truncated_error,
 )
+from llm.providers.spec import NEEDS_API_KEY, ProviderSpec
 
 _LABELS = {
     "openai": "OpenAI",

@@ -218,7 +218,7 @@ def _database_tenant_setting():
 
 
 def test_the_ingestion_task_runs_in_its_documents_tenant_scope(two_tenants, monkeypatch):
-    from knowledge import services, tasks
+    from knowledge import ingestion, tasks
 
     tenant_a, _tenant_b = two_tenants
     document = Document.objects.get(tenant=tenant_a.tenant)
@@ -229,7 +229,7 @@ def test_the_ingestion_task_runs_in_its_documents_tenant_scope(two_tenants, monk
         seen["documents"] = [d.pk for d in Document.objects.all()]
         return document
 
-    monkeypatch.setattr(services, "document_ingest", ingest)
+    monkeypatch.setattr(ingestion, "document_ingest", ingest)
     assert tasks.ingest_document.apply(args=[str(tenant_a.tenant.pk), document.pk]).get() == document.status
     assert seen == {"setting": str(tenant_a.tenant.pk), "documents": [document.pk]}
     # The worker's connection is not left in the tenant's scope.
