@@ -4,6 +4,7 @@ send-reply half)."""
 
 import datetime as dt
 import logging
+import re
 
 from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
@@ -30,6 +31,8 @@ from tenants.errors import APIError, TooManyRequests
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
+
+_CITATION_MARK = re.compile(r"\[\d{1,2}\]")
 
 _AUDITED_FIELDS = (
     "name",
@@ -189,6 +192,9 @@ def _fetch_display_name(line_user: LineUser) -> None:
 
         _mark_channel_refused(line_user.channel, error)
         return
+    except line_api.Transient as error:
+        logger.info("LINE profile of %s not fetched, asked again next time: %s", line_user.pk, error)
+        return
     except line_api.LineAPIError as error:
         logger.info("No LINE profile for %s: %s", line_user.pk, error)
         name = ""
@@ -247,7 +253,8 @@ def _answer_text(*, channel: LineChannel, line_user: LineUser, event: MessageEve
         return
     if message is None:
         return  # a person holds the conversation: the bot is silent
-    body = message.content.strip()
+    # Citations are shown as document titles: the [n] marks point at nothing on LINE.
+    body = _CITATION_MARK.sub("", message.content).strip()
     titles = list(
         dict.fromkeys(c["document_title"] for c in message.citations or [] if c.get("document_title"))
     )
