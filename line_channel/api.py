@@ -142,7 +142,7 @@ def _events_of(body: bytes) -> list[dict]:
     """The events of a webhook body, checked for the shape LINE sends; 400 otherwise."""
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # deep nesting too
         raise APIError("The body is not JSON.", code="malformed_request") from error
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list) or len(events) > MAX_EVENTS:
