@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "knowledge",
     "conversations",
     "reports",
+    "line_channel",
     "platform_project",
 ]
 
@@ -342,6 +343,16 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # The scheme and host of links in emails (`https://support.example.com.tw`); empty: the host
 # of the request that caused the email.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+
+# --- LINE channel ------------------------------------------------------------------------------
+# LINE's Messaging API (a local fake in tests and `manage.py line_fake_server`).
+LINE_API_BASE = env.str("LINE_API_BASE", default="https://api.line.me").rstrip("/")
+LINE_API_TIMEOUT_SECONDS = env_float("LINE_API_TIMEOUT_SECONDS", 10.0)
+# A reply token is good for about a minute from the event: later answers go by push.
+LINE_REPLY_WINDOW_SECONDS = env_float("LINE_REPLY_WINDOW_SECONDS", 50.0)
+# Seconds to wait before each retry of a LINE call that got 429, 5xx or no answer.
+LINE_RETRY_DELAYS = [float(delay) for delay in env_list("LINE_RETRY_DELAYS", ["1", "4", "15"])]
+LINE_WEBHOOK_MAX_BYTES = env_int("LINE_WEBHOOK_MAX_BYTES", 1_000_000)
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -99,6 +99,7 @@ def test_an_agents_reply_reaches_the_deliverer_of_the_conversations_channel_once
     tenant_a, django_capture_on_commit_callbacks
 ):
     delivered = []
+    installed = outbound._deliverers.get("line")  # the LINE channel app's own deliverer
     outbound.register(
         "line", lambda tenant_id, conversation_id, event: delivered.append((conversation_id, event))
     )
@@ -135,6 +136,8 @@ def test_an_agents_reply_reaches_the_deliverer_of_the_conversations_channel_once
         assert delivered == []  # the widget has no outbound deliverer: its socket gets the event
     finally:
         outbound._deliverers.pop("line", None)
+        if installed is not None:
+            outbound.register("line", installed)
 
 
 def test_a_contact_rates_an_answer_once_and_forgetting_the_contact_removes_their_conversations(tenant_a):

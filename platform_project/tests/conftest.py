@@ -6,6 +6,7 @@ from accounts.services import invitation_create
 from conftest import make_user
 from conversations.models import Conversation, Message
 from knowledge.models import Document
+from line_channel.services import line_channel_create
 from tenants.roles import Role
 from tenants.services import membership_create
 
@@ -44,8 +45,16 @@ def objects_of_a(tenant_a, milvus_uri):
     answer = Message.objects.create(
         tenant=tenant_a.tenant, conversation=conversation, role="assistant", content="七天內可退貨。"
     )
+    line_channel = line_channel_create(
+        tenant=tenant_a.tenant,
+        name="A 官方帳號",
+        channel_id="1650000001",
+        channel_secret="0123456789abcdef0123456789abcdef",
+        channel_access_token="token-of-tenant-a-channel-0123456789",
+    )
     return {
         "tenant": tenant_a.tenant.pk,
+        "line_channel": line_channel.pk,
         "member": member.pk,
         "invitation": invitation.pk,
         "document": document.pk,

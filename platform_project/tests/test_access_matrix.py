@@ -196,6 +196,42 @@ ENDPOINTS = [
         {},
     ),
     Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
+    Endpoint("line-channel-list", "get", "/v1/tenants/{tenant}/line-channels", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "line-channel-create",
+        "post",
+        "/v1/tenants/{tenant}/line-channels",
+        Capability.UPDATE_TENANT,
+        201,
+        {
+            "name": "門市 LINE",
+            "channel_id": "1650000009",
+            "channel_secret": "abcdef0123456789abcdef0123456789",
+            "channel_access_token": "a-long-lived-channel-access-token",
+        },
+    ),
+    Endpoint(
+        "line-channel-read",
+        "get",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        200,
+    ),
+    Endpoint(
+        "line-channel-update",
+        "patch",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"greeting": "歡迎！"},
+    ),
+    Endpoint(
+        "line-channel-delete",
+        "delete",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        204,
+    ),
     Endpoint("audit", "get", "/v1/tenants/{tenant}/audit", Capability.VIEW_AUDIT, 200),
 ]
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]

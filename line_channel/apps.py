@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class LineChannelConfig(AppConfig):
+    name = "line_channel"
+    verbose_name = "LINE channel"
+
+    def ready(self) -> None:
+        # Agents' replies (and status changes) of LINE conversations reach the user by push.
+        from conversations import outbound
+        from line_channel.delivery import deliver_conversation_event
+
+        outbound.register("line", deliver_conversation_event)
