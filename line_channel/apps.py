@@ -11,3 +11,5 @@ class LineChannelConfig(AppConfig):
         from line_channel.delivery import deliver_conversation_event
 
         outbound.register("line", deliver_conversation_event)
+        # The tasks are queued by name (delivery.SEND_TASK): register them in every process.
+        import line_channel.tasks  # noqa: F401

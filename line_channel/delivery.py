@@ -11,6 +11,7 @@ import logging
 import re
 import time
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +20,9 @@ from line_channel import client as line_api
 from line_channel.models import LineChannel, LineDelivery, LineUser
 from tenants import rls
 from tenants.models import Tenant
+
+# Queued by name: tasks.py imports this module (line_channel/apps.py registers the tasks).
+SEND_TASK = "line_channel.tasks.send_delivery"
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +133,7 @@ def deliver_conversation_event(tenant_id, conversation_id, event: dict) -> None:
     if event.get("type") != "agent_message":
         return
     from conversations.models import Conversation
-    from line_channel import selectors, tasks
+    from line_channel import selectors
 
     with rls.scope(tenant_id):
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -143,4 +147,5 @@ def deliver_conversation_event(tenant_id, conversation_id, event: dict) -> None:
         delivery = delivery_create(
             line_user=line_user, texts=split_for_line(message["content"]), message_id=message["id"]
         )
-    transaction.on_commit(lambda: tasks.send_delivery.delay(str(tenant_id), str(delivery.pk)))
+    send = current_app.tasks[SEND_TASK]
+    transaction.on_commit(lambda: send.delay(str(tenant_id), str(delivery.pk)))

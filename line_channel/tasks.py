@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from line_channel import services
-from line_channel.delivery import delivery_send
+from line_channel.delivery import SEND_TASK, delivery_send
 from line_channel.models import LineDelivery, LineEvent
 from tenants import rls
 
@@ -39,7 +39,7 @@ def process_events(tenant_id: str, event_ids: list[int]) -> list[str]:
     return outcomes
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=SEND_TASK, acks_late=True, reject_on_worker_lost=True)
 def send_delivery(tenant_id: str, delivery_id: str) -> str:
     """Push one pending delivery (an agent's reply)."""
     with rls.scope(tenant_id):
