@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "knowledge",
     "conversations",
     "reports",
+    "widgets",
     "platform_project",
 ]
 
@@ -343,6 +344,14 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # of the request that caused the email.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
+# --- Website widget --------------------------------------------------------------------------
+# The visitor token's lifetime (the widget opens a new session before it ends): at most an hour.
+WIDGET_TOKEN_MINUTES = env_int("WIDGET_TOKEN_MINUTES", 30)
+if not 1 <= WIDGET_TOKEN_MINUTES <= 60:
+    raise ImproperlyConfigured("WIDGET_TOKEN_MINUTES must be between 1 and 60.")
+# Messages one widget visitor may send a minute (0: no limit beyond the plan's).
+WIDGET_VISITOR_MESSAGES_PER_MINUTE = env_int("WIDGET_VISITOR_MESSAGES_PER_MINUTE", 10)
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.TenantJWTAuthentication"],
@@ -362,6 +371,8 @@ REST_FRAMEWORK = {
         "invitation_accept_token": env.str("THROTTLE_INVITATION_ACCEPT_TOKEN", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
         "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="5/hour"),
+        # Website widget sessions per client address (widgets.api.WidgetSessionThrottle).
+        "widget_session": env.str("THROTTLE_WIDGET_SESSION", default="30/minute"),
     },
     # DRF's own view of the client address agrees with tenants.throttling.client_address.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
@@ -432,6 +443,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Origins whose pages may call the API from a browser (the dashboard is same-origin and needs none).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CORS_URLS_REGEX = r"^/v1/.*$"
+# The widget's own origins are allowed on /v1/widget/… by widgets.cors; its script reads these.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
