@@ -2,6 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 
 from tenants.errors import APIError, Forbidden
 
@@ -20,3 +21,11 @@ class OriginNotAllowed(Forbidden):
 class WidgetDisabled(Forbidden):
     default_code = "widget_disabled"
     default_detail = _("This chat is not available right now.")
+
+
+class VisitorTokenInvalid(APIError, AuthenticationFailed):
+    """401 with `WWW-Authenticate` (DRF adds it to an AuthenticationFailed), in the error format."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "token_invalid"
+    default_detail = _("The visitor token is not valid.")

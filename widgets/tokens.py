@@ -22,7 +22,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from tenants.errors import TenantSuspended
 from widgets import selectors
-from widgets.errors import WidgetDisabled
+from widgets.errors import VisitorTokenInvalid, WidgetDisabled
 from widgets.models import Visitor
 
 
@@ -60,7 +60,7 @@ def visitor_from_token(raw: str) -> Visitor:
     try:
         token = VisitorToken(raw)
     except TokenError as exc:
-        raise AuthenticationFailed(_("The visitor token is not valid: %(reason)s") % {"reason": exc}) from exc
+        raise VisitorTokenInvalid(_("The visitor token is not valid: %(reason)s") % {"reason": exc}) from exc
     try:
         visitor = selectors.visitor_for_token(
             visitor_pk=int(token["visitor"]), tenant_id=token["tenant_id"], widget_id=int(token["widget_id"])
@@ -68,7 +68,9 @@ def visitor_from_token(raw: str) -> Visitor:
     except (KeyError, TypeError, ValueError):
         visitor = None
     if visitor is None:
-        raise AuthenticationFailed(_("This chat session has ended; open the chat again."))
+        raise VisitorTokenInvalid(
+            _("This chat session has ended; open the chat again."), code="session_ended"
+        )
     if not visitor.tenant.is_active:
         raise TenantSuspended()
     if not visitor.widget.enabled:

@@ -59,3 +59,8 @@ def visitor_client(session: dict, origin: str | None = SHOP) -> APIClient:
         headers["HTTP_ORIGIN"] = origin
     client.credentials(**headers)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _knowledge_index(milvus_uri):
+    """Every chat reaches a running vector index (tenant A's knowledge, when a test has it)."""
