@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from platform_project import errors, health
+from widgets import views as widget_views
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -31,6 +32,7 @@ api_v1 = [
 urlpatterns = [
     path("", RedirectView.as_view(url="/v1/docs/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
+    path("widget.js", widget_views.widget_script, name="widget-script"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),

@@ -8,6 +8,7 @@ from conversations.models import Conversation, Message
 from knowledge.models import Document
 from tenants.roles import Role
 from tenants.services import membership_create
+from widgets.services import widget_create
 
 
 def a_ready_document(tenant) -> Document:
@@ -44,7 +45,11 @@ def objects_of_a(tenant_a, milvus_uri):
     answer = Message.objects.create(
         tenant=tenant_a.tenant, conversation=conversation, role="assistant", content="七天內可退貨。"
     )
+    widget, _secret = widget_create(
+        tenant=tenant_a.tenant, name="官網", allowed_origins=["https://shop.example.com"]
+    )
     return {
+        "widget": widget.pk,
         "tenant": tenant_a.tenant.pk,
         "member": member.pk,
         "invitation": invitation.pk,
