@@ -186,3 +186,21 @@ def test_a_closed_conversation_is_not_continued(widget_a):
         "/v1/widget/chat", {"message": "hi", "conversation_id": conversation_id}, format="json"
     )
     assert again.status_code == 409
+
+
+def test_agents_see_a_widget_conversation_marked_as_from_the_website_with_the_page(
+    widget_a, tenant_a, client
+):
+    session = open_session(widget_a, name="陳先生", page_url="https://shop.example.com.tw/cart").json()
+    conversation_id = (
+        visitor_client(session)
+        .post("/v1/widget/chat", {"message": "運費多少？"}, format="json")
+        .json()["conversation_id"]
+    )
+    client.force_login(tenant_a.agent)
+    listing = client.get(f"/dashboard/t/{tenant_a.tenant.pk}/conversations/").content.decode()
+    assert "陳先生" in listing
+    detail = client.get(
+        f"/dashboard/t/{tenant_a.tenant.pk}/conversations/{conversation_id}/"
+    ).content.decode()
+    assert "陳先生" in detail and "https://shop.example.com.tw/cart" in detail
