@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "conversations",
     "reports",
     "line_channel",
+    "widgets",
     "platform_project",
 ]
 
@@ -354,6 +355,14 @@ LINE_REPLY_WINDOW_SECONDS = env_float("LINE_REPLY_WINDOW_SECONDS", 50.0)
 LINE_RETRY_DELAYS = [float(delay) for delay in env_list("LINE_RETRY_DELAYS", ["1", "4", "15"])]
 LINE_WEBHOOK_MAX_BYTES = env_int("LINE_WEBHOOK_MAX_BYTES", 1_000_000)
 
+# --- Website widget --------------------------------------------------------------------------
+# The visitor token's lifetime (the widget opens a new session before it ends): at most an hour.
+WIDGET_TOKEN_MINUTES = env_int("WIDGET_TOKEN_MINUTES", 30)
+if not 1 <= WIDGET_TOKEN_MINUTES <= 60:
+    raise ImproperlyConfigured("WIDGET_TOKEN_MINUTES must be between 1 and 60.")
+# Messages one widget visitor may send a minute (0: no limit beyond the plan's).
+WIDGET_VISITOR_MESSAGES_PER_MINUTE = env_int("WIDGET_VISITOR_MESSAGES_PER_MINUTE", 10)
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.TenantJWTAuthentication"],
@@ -373,6 +382,8 @@ REST_FRAMEWORK = {
         "invitation_accept_token": env.str("THROTTLE_INVITATION_ACCEPT_TOKEN", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
         "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="5/hour"),
+        # Website widget sessions per client address (widgets.api.WidgetSessionThrottle).
+        "widget_session": env.str("THROTTLE_WIDGET_SESSION", default="30/minute"),
     },
     # DRF's own view of the client address agrees with tenants.throttling.client_address.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
@@ -443,6 +454,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Origins whose pages may call the API from a browser (the dashboard is same-origin and needs none).
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CORS_URLS_REGEX = r"^/v1/.*$"
+# The widget's own origins are allowed on /v1/widget/… by widgets.cors; its script reads these.
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

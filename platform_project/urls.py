@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from platform_project import errors, health
+from widgets import views as widget_views
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -15,6 +16,7 @@ api_v1 = [
     path("", include("conversations.urls")),
     path("", include("reports.urls")),
     path("", include("line_channel.urls")),
+    path("", include("widgets.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script from a URL (no inline script); its page
     # keeps one inline <style> and the UI sets style attributes, so style-src is loosened for
@@ -31,6 +33,7 @@ api_v1 = [
 urlpatterns = [
     path("", RedirectView.as_view(url="/v1/docs/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
+    path("widget.js", widget_views.widget_script, name="widget-script"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),

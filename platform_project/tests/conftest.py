@@ -9,6 +9,7 @@ from knowledge.models import Document
 from line_channel.services import line_channel_create
 from tenants.roles import Role
 from tenants.services import membership_create
+from widgets.services import widget_create
 
 
 def a_ready_document(tenant) -> Document:
@@ -52,7 +53,11 @@ def objects_of_a(tenant_a, milvus_uri):
         channel_secret="0123456789abcdef0123456789abcdef",
         channel_access_token="token-of-tenant-a-channel-0123456789",
     )
+    widget, _secret = widget_create(
+        tenant=tenant_a.tenant, name="官網", allowed_origins=["https://shop.example.com"]
+    )
     return {
+        "widget": widget.pk,
         "tenant": tenant_a.tenant.pk,
         "line_channel": line_channel.pk,
         "member": member.pk,

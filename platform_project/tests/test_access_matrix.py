@@ -195,6 +195,35 @@ ENDPOINTS = [
         200,
         {},
     ),
+    Endpoint("widget-list", "get", "/v1/tenants/{tenant}/widgets", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "widget-create",
+        "post",
+        "/v1/tenants/{tenant}/widgets",
+        Capability.UPDATE_TENANT,
+        201,
+        {"name": "官網客服", "allowed_origins": ["https://shop.example.com"]},
+    ),
+    Endpoint("widget-read", "get", "/v1/tenants/{tenant}/widgets/{widget}", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "widget-update",
+        "patch",
+        "/v1/tenants/{tenant}/widgets/{widget}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"greeting": "您好"},
+    ),
+    Endpoint(
+        "widget-rotate-secret",
+        "post",
+        "/v1/tenants/{tenant}/widgets/{widget}/rotate-secret",
+        Capability.UPDATE_TENANT,
+        200,
+        {},
+    ),
+    Endpoint(
+        "widget-delete", "delete", "/v1/tenants/{tenant}/widgets/{widget}", Capability.UPDATE_TENANT, 204
+    ),
     Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
     Endpoint("line-channel-list", "get", "/v1/tenants/{tenant}/line-channels", Capability.UPDATE_TENANT, 200),
     Endpoint(
@@ -284,7 +313,7 @@ def test_it_hides_tenant_a_objects_behind_tenant_b_url(endpoint, tenant_a, tenan
     response = call(tenant_b.client("tenant_admin"), endpoint, ids)
     assert_error(response, 404, "not_found")
     detail = re.sub(
-        r"/(reindex|chunks|handoff|take|reply|close|messages/\d+/feedback)$",
+        r"/(reindex|chunks|handoff|take|reply|close|rotate-secret|messages/\d+/feedback)$",
         "",
         endpoint.path.format(**objects_of_a),
     )

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class WidgetsConfig(AppConfig):
+    name = "widgets"
+    verbose_name = "Website widget"
+
+    def ready(self) -> None:
+        # CORS for /v1/widget/… follows the widgets' allowed origins (django-cors-headers' hook).
+        from corsheaders.signals import check_request_enabled
+
+        from widgets.cors import widget_origin_allowed
+
+        check_request_enabled.connect(widget_origin_allowed, dispatch_uid="widgets.cors")

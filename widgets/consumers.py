@@ -1,0 +1,326 @@
+"""The visitor's WebSocket: `/ws/widget/?token=<visitor token>` (or the subprotocol pair
+`["bearer", token]`). The frames are the tenant socket's (conversations/consumers.py):
+
+Client to server: `message` {message, conversation_id?, page_url?}, `handoff` {conversation_id,
+reason?}, `subscribe` {conversation_id}, `stop`, `ping`, `renew` {token}.
+Server to client: `token` … `done` or `error`; `agent_message` {message} when a person replies
+(through the conversation's channel-layer group, so from any web process); `status`; `pong`;
+`renewed`; `subscribed`.
+
+A visitor reaches only their own conversations (404 otherwise). The page's Origin must be one
+the widget allows. Before every frame and pushed event the token's expiry is checked, and the
+widget and tenant are read again every SOCKET_ACCESS_RECHECK_SECONDS: a disabled widget or a
+suspended tenant closes the socket (4403), an expired token too (4401).
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.utils.translation import gettext as _
+from rest_framework_simplejwt.exceptions import TokenError
+
+from conversations import chat, events
+from conversations import selectors as conversation_selectors
+from conversations import services as conversation_services
+from conversations.models import Conversation
+from tenants import rls
+from tenants.errors import APIError, dependency_error
+from widgets import limits, services
+from widgets.origins import origin_allowed
+from widgets.tokens import VisitorToken, visitor_from_token
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+BEARER_SUBPROTOCOL = "bearer"
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def _error(code: str, message: str, details: dict | None = None) -> dict:
+    return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _raw_token(scope) -> str:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("token"):
+        return query["token"][0]
+    subprotocols = scope.get("subprotocols") or []
+    if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
+        return subprotocols[1]
+    return ""
+
+
+def _origin(scope) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"origin":
+            return value.decode("latin-1")
+    return None
+
+
+def _for_visitor(event: dict) -> dict:
+    """An event as a visitor may see it: a person by name, never by email."""
+    message = event.get("message")
+    if isinstance(message, dict) and isinstance(message.get("author"), str) and "@" in message["author"]:
+        event = {**event, "message": {**message, "author": _("Customer service")}}
+    return event
+
+
+class WidgetConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.visitor = None
+        self.generation: asyncio.Task | None = None
+        self.joined: set[str] = set()
+        subprotocols = self.scope.get("subprotocols") or []
+        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
+        try:
+            visitor = await database_sync_to_async(visitor_from_token)(_raw_token(self.scope))
+        except APIError as exc:
+            await self.accept(subprotocol)
+            close = CLOSE_UNAUTHENTICATED if exc.status_code == 401 else CLOSE_FORBIDDEN
+            await self._refuse(close, exc.error_code, str(exc.detail))
+            return
+        origin = _origin(self.scope)
+        if origin is not None and not origin_allowed(origin, visitor.widget.allowed_origins):
+            await self.accept(subprotocol)
+            await self._refuse(
+                CLOSE_FORBIDDEN, "origin_not_allowed", _("This widget may not be used on this website.")
+            )
+            return
+        self.visitor = visitor
+        self.tenant = visitor.tenant
+        self.expires_at = VisitorToken(_raw_token(self.scope))["exp"]
+        self.checked_at = time.monotonic()
+        rls.enter(self.tenant.pk)
+        await self.accept(subprotocol)
+
+    async def disconnect(self, code):
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.generation
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _refuse(self, close_code: int, code: str, message: str) -> None:
+        self.visitor = None
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+        await self.send_json(_error(code, message))
+        await self.close(code=close_code)
+
+    def _recheck(self):
+        """The visitor read again (widget, tenant), or the refusal (raises APIError)."""
+        return visitor_from_token_claims(self.visitor)
+
+    async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
+        if self.visitor is None:
+            return False
+        if check_expiry and time.time() >= self.expires_at:
+            await self._refuse(
+                CLOSE_UNAUTHENTICATED, "token_expired", _("Your session has expired; reconnect.")
+            )
+            return False
+        if time.monotonic() - self.checked_at < settings.SOCKET_ACCESS_RECHECK_SECONDS:
+            return True
+        try:
+            await database_sync_to_async(self._recheck)()
+        except APIError as exc:
+            close = CLOSE_UNAUTHENTICATED if exc.status_code == 401 else CLOSE_FORBIDDEN
+            await self._refuse(close, exc.error_code, str(exc.detail))
+            return False
+        except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
+            unavailable = dependency_error(exc)
+            if unavailable is None:
+                raise
+            await self.send_json(_error(unavailable.error_code, str(unavailable.detail)))
+            return False
+        self.checked_at = time.monotonic()
+        return True
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.visitor is None:
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode()) > MAX_FRAME_BYTES:
+            await self.send_json(_error("payload_too_large", "Messages are limited to 64 KB."))
+            return
+        try:
+            content = json.loads(raw)
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            return
+        if not await self._still_allowed(check_expiry=content.get("type") != "renew"):
+            return
+        handlers = {
+            "message": self._message,
+            "handoff": self._handoff,
+            "subscribe": self._subscribe,
+            "stop": self._stop,
+            "ping": self._ping,
+            "renew": self._renew,
+        }
+        handler = handlers.get(content.get("type"))
+        if handler is None:
+            await self.send_json(
+                _error(
+                    "validation_error",
+                    f"`type` must be one of: {', '.join(handlers)}.",
+                    {"type": ["Invalid."]},
+                )
+            )
+            return
+        try:
+            await handler(content)
+        except Exception as exc:  # noqa: BLE001 - a refusal or a dependency down: an error event
+            refusal = exc if isinstance(exc, APIError) else dependency_error(exc)
+            if refusal is None:
+                raise
+            await self.send_json(_error(refusal.error_code, str(refusal.detail), refusal.details))
+
+    async def chat_event(self, message):
+        if await self._still_allowed():
+            await self.send_json(_for_visitor(message["event"]))
+
+    # --- client messages ------------------------------------------------------------------
+
+    def _start(self, text: str, conversation_id, page_url: str) -> chat.Turn:
+        limits.visitor_message_admit(visitor=self.visitor)
+        if (
+            isinstance(page_url, str)
+            and page_url.startswith(("https://", "http://"))
+            and len(page_url) <= 1000
+        ):
+            services.visitor_page_seen(visitor=self.visitor, page_url=page_url)
+        return chat.turn_start(
+            tenant=self.tenant,
+            contact=self.visitor.contact,
+            text=text,
+            conversation_id=conversation_id,
+            channel=Conversation.Channel.WIDGET,
+        )
+
+    async def _message(self, content):
+        if self.generation and not self.generation.done():
+            raise APIError('Wait for the current answer to finish, or send {"type": "stop"}.', code="busy")
+        text = content.get("message")
+        if not isinstance(text, str) or not text.strip():
+            raise APIError("`message` must be a non-empty string.", code="validation_error")
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARACTERS:
+            raise APIError(
+                f"`message` is limited to {settings.CHAT_MAX_MESSAGE_CHARACTERS} characters.",
+                code="validation_error",
+            )
+        conversation_id = self._conversation_id(content, required=False)
+        turn = await database_sync_to_async(self._start)(text, conversation_id, content.get("page_url"))
+        await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
+        self.generation = asyncio.create_task(self._answer(turn))
+
+    async def _answer(self, turn: chat.Turn):
+        conversation_id = str(turn.conversation.pk)
+        try:
+            async for event in chat.turn_answer(turn):
+                await self.send_json({**event, "conversation_id": conversation_id})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
+            logger.exception("Widget answer failed for conversation %s", conversation_id)
+            await self.send_json(
+                _error(
+                    "internal_error",
+                    "Something went wrong while answering.",
+                    {"conversation_id": conversation_id},
+                )
+            )
+
+    def _own_conversation(self, conversation_id) -> Conversation:
+        return conversation_selectors.contact_conversation_get(
+            tenant=self.tenant, contact=self.visitor.contact, conversation_id=conversation_id
+        )
+
+    def _handoff_sync(self, conversation_id, reason):
+        return conversation_services.conversation_handoff(
+            conversation=self._own_conversation(conversation_id), reason=reason[:300]
+        )
+
+    async def _handoff(self, content):
+        conversation_id = self._conversation_id(content, required=True)
+        reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
+        conversation = await database_sync_to_async(self._handoff_sync)(conversation_id, reason)
+        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
+        await self.send_json(
+            {"type": "status", "conversation_id": str(conversation.pk), "status": conversation.status}
+        )
+
+    async def _subscribe(self, content):
+        conversation_id = self._conversation_id(content, required=True)
+        conversation = await database_sync_to_async(self._own_conversation)(conversation_id)
+        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
+        await self.send_json({"type": "subscribed", "conversation_id": str(conversation.pk)})
+
+    async def _stop(self, content):
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.generation
+            await self.send_json({"type": "stopped"})
+
+    async def _ping(self, content):
+        await self.send_json({"type": "pong"})
+
+    async def _renew(self, content):
+        raw = content.get("token") if isinstance(content.get("token"), str) else ""
+        try:
+            token = VisitorToken(raw)
+        except TokenError as exc:
+            raise APIError(_("The new token is not valid."), code="token_invalid") from exc
+        if token.get("visitor") != self.visitor.pk or token.get("widget_id") != self.visitor.widget_id:
+            raise APIError(_("The new token belongs to another visitor."), code="token_invalid")
+        self.expires_at = token["exp"]
+        await self.send_json({"type": "renewed", "expires_at": self.expires_at})
+
+    def _conversation_id(self, content, *, required: bool):
+        raw = content.get("conversation_id")
+        if raw in (None, ""):
+            if required:
+                raise APIError("`conversation_id` is required.", code="validation_error")
+            return None
+        try:
+            return uuid.UUID(str(raw))
+        except ValueError:
+            raise APIError("`conversation_id` must be a UUID.", code="validation_error") from None
+
+    async def _join(self, group: str):
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+
+def visitor_from_token_claims(visitor):
+    """Read the visitor again and apply the token's checks (widget enabled, tenant active)."""
+    from tenants.errors import TenantSuspended
+    from widgets.errors import VisitorTokenInvalid, WidgetDisabled
+    from widgets.selectors import visitor_for_token
+
+    current = visitor_for_token(
+        visitor_pk=visitor.pk, tenant_id=visitor.tenant_id, widget_id=visitor.widget_id
+    )
+    if current is None:
+        raise VisitorTokenInvalid(
+            _("This chat session has ended; open the chat again."), code="session_ended"
+        )
+    if not current.tenant.is_active:
+        raise TenantSuspended()
+    if not current.widget.enabled:
+        raise WidgetDisabled()
+    return current
