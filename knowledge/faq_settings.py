@@ -12,7 +12,7 @@ from tenants.tenant_settings import tenant_settings_section
 SETTINGS_KEY = "faq"
 # Chosen on the DRCD-built labelled set (bench/faq_matcher.py; docs/retrieval.md, "Curated
 # answers"): the lowest threshold whose precision stays at or above 0.98.
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True)
