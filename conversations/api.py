@@ -67,6 +67,7 @@ class MessageOutput(serializers.ModelSerializer):
             "content",
             "status",
             "grounding",
+            "faq_id",
             "citations",
             "usage",
             "author",
@@ -148,7 +149,7 @@ ChatResponse = inline_serializer(
         "message": MessageOutput(allow_null=True),
         "usage": TokenUsageOutput(allow_null=True),
         "knowledge": serializers.ChoiceField(
-            choices=["found", "no_match", "knowledge_unavailable"], required=False
+            choices=["found", "no_match", "knowledge_unavailable", "faq"], required=False
         ),
         "handed_off": serializers.BooleanField(required=False),
     },

@@ -2,8 +2,10 @@
 
 A turn has two halves. `turn_start()` (sync, before any response is sent) admits the request
 against the plan's limits, opens or continues the conversation and saves the user's message, so
-that every refusal is a plain HTTP status. `turn_answer()` (async) retrieves from the tenant's
-knowledge, builds the grounded prompt, streams the reply from the tenant's provider chain and
+that every refusal is a plain HTTP status. `turn_answer()` (async) first looks for a curated
+answer (knowledge.faq_services.faq_match): one that matches is given word for word, streamed in
+pieces, saved with grounding "faq", with no provider call and no tokens. Otherwise it retrieves
+from the tenant's knowledge, builds the grounded prompt, streams the reply from the tenant's provider chain and
 saves it. It yields transport-neutral events:
 
     {"type": "token", "delta": "..."}
@@ -29,7 +31,7 @@ from django.db import transaction
 from conversations import selectors, services
 from conversations.limits import chat_admit
 from conversations.models import Contact, Conversation, Message
-from knowledge import retrieval
+from knowledge import faq_services, retrieval
 from knowledge.embedding import EmbeddingError
 from llm.answering import (
     AllProvidersFailed,
@@ -182,6 +184,35 @@ def _prepare(turn: Turn) -> tuple[_Grounding, PreparedAnswer]:
     return grounding, answer
 
 
+def _curated_answer(turn: Turn) -> faq_services.FaqAnswer | None:
+    """The tenant's curated answer to this question, if one matches above its threshold."""
+    return faq_services.faq_match(tenant=turn.tenant, question=turn.question)
+
+
+def _curated_answer_save(turn: Turn, curated: faq_services.FaqAnswer) -> Message:
+    """Save the curated text as the answer, with no provider and no tokens, and count the hit."""
+    elapsed_ms = int((time.perf_counter() - turn.started) * 1000)
+    with transaction.atomic():
+        message = services.message_answer_save(
+            conversation=turn.conversation,
+            content=curated.answer,
+            citations=[],
+            usage=None,
+            status=Message.Status.COMPLETE,
+            latency_ms=elapsed_ms,
+            first_token_ms=elapsed_ms,
+            grounding=Message.Grounding.FAQ,
+            faq_id=curated.faq_id,
+        )
+        faq_services.faq_hit_record(tenant=turn.tenant, faq_id=curated.faq_id)
+    return message
+
+
+# Characters per token event when a curated answer is streamed: the text arrives as any answer
+# does, in pieces that join to exactly the curated text.
+_CURATED_PIECE = 8
+
+
 def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]:
     """The passages the answer cites as [n]; all the passages it was given if it cites none."""
     cited = []
@@ -298,6 +329,22 @@ async def _answer_events(turn: Turn):
         yield _done(turn, None)
         return
     db = sync_to_async
+    curated = await db(_curated_answer)(turn)
+    if curated is not None:
+        # Saved before it is streamed: the answer is known whole, and a client that goes away
+        # half-way still has it in the conversation.
+        message = await db(_curated_answer_save)(turn, curated)
+        for start in range(0, len(curated.answer), _CURATED_PIECE):
+            yield {"type": "token", "delta": curated.answer[start : start + _CURATED_PIECE]}
+        timings = {"retrieval_ms": 0, "prepared_ms": message.latency_ms, "first_token_ms": message.latency_ms}
+        yield _done(
+            turn,
+            message,
+            knowledge="faq",
+            handed_off=False,
+            timings={**timings, "total_ms": message.latency_ms},
+        )
+        return
     try:
         grounding, answer = await db(_prepare)(turn)
         prepared_ms = int((time.perf_counter() - turn.started) * 1000)

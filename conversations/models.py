@@ -124,6 +124,9 @@ class Message(TenantOwnedModel):
     grounding = models.CharField(max_length=16, choices=Grounding.choices, blank=True)
     # [{document_id, document_title, chunk_id, text}] for assistant messages.
     citations = models.JSONField(default=list, blank=True)
+    # The curated answer (knowledge.Faq) given word for word, for grounding "faq". A plain id,
+    # not a foreign key: deleting the pair later keeps the record of what was answered.
+    faq_id = models.PositiveBigIntegerField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     provider = models.CharField(max_length=32, blank=True)

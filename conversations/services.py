@@ -23,6 +23,7 @@ def message_as_event(message: Message) -> dict:
         "content": message.content,
         "status": message.status,
         "grounding": message.grounding or None,
+        "faq_id": message.faq_id,
         "citations": message.citations,
         "usage": message.usage,
         "author": (
@@ -154,6 +155,7 @@ def message_answer_save(
     latency_ms: int | None,
     first_token_ms: int | None,
     grounding: str = "",
+    faq_id: int | None = None,
 ) -> Message:
     message = Message.objects.create(
         tenant_id=conversation.tenant_id,
@@ -162,6 +164,7 @@ def message_answer_save(
         content=content,
         status=status,
         grounding=grounding,
+        faq_id=faq_id,
         citations=citations,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,

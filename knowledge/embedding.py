@@ -82,6 +82,10 @@ class Embedder(Protocol):
         """(dimension,) float32, L2-normalised."""
         ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised, each embedded as a query."""
+        ...
+
 
 # --- Shared behaviour --------------------------------------------------------------------------
 
@@ -126,6 +130,19 @@ class _BatchedEmbedder:
             raise EmbeddingError(f"a query must be a string, not {type(text).__name__}")
         (item,) = _checked_texts([text])
         return self._checked_vectors(self._embed_batch([item], is_query=True), 1)[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Several texts embedded as queries: for comparing questions with questions (curated
+        answers), where both sides are short and alike."""
+        items = _checked_texts(texts)
+        if not items:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        size = self.batch_size
+        parts = []
+        for start in range(0, len(items), size):
+            batch = items[start : start + size]
+            parts.append(self._checked_vectors(self._embed_batch(batch, is_query=True), len(batch)))
+        return np.vstack(parts)
 
     def _checked_vectors(self, vectors: Any, count: int) -> np.ndarray:
         array = np.asarray(vectors, dtype=np.float32)

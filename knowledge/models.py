@@ -105,3 +105,39 @@ class TermFrequency(TenantOwnedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "term_id"], name="one_frequency_per_term")]
+
+
+class Faq(TenantOwnedModel):
+    """A curated answer: when a customer's question matches `question` or one of its
+    `alternatives` closely enough, `answer` is given word for word instead of a generated one."""
+
+    question = models.CharField(max_length=500)
+    # The question folded for comparison (knowledge.faq_matching.question_key): one pair per
+    # question within a tenant, whatever its script, width or punctuation.
+    question_key = models.CharField(max_length=500)
+    alternatives = models.JSONField(default=list, blank=True)
+    answer = models.TextField()
+    enabled = models.BooleanField(default=True)
+    hit_count = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    # The embeddings of the question and each alternative, in that order (float32, row-major),
+    # and the model that made them; empty until computed (a provider outage leaves them empty
+    # and the matcher computes them on its next use).
+    embeddings = models.BinaryField(default=b"", blank=True)
+    embedding_model = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "question_key"], name="one_faq_per_question")
+        ]
+        indexes = [models.Index(fields=["tenant", "enabled"], name="faq_tenant_enabled")]
+
+    def __str__(self) -> str:
+        return self.question
+
+    @property
+    def phrasings(self) -> list[str]:
+        return [self.question, *self.alternatives]

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.parsers import MultiPartParser
 
-from knowledge import api
+from knowledge import api, faq_api
 from tenants.throttling import TenantUploadThrottle
 
 documents = api.DocumentViewSet
@@ -33,4 +33,22 @@ urlpatterns = [
     ),
     path(f"{prefix}/documents/<int:pk>/chunks", documents.as_view({"get": "chunks"}), name="document-chunks"),
     path(f"{prefix}/knowledge/search", api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+]
+
+faqs = faq_api.FaqViewSet
+urlpatterns += [
+    path(f"{prefix}/faqs", faqs.as_view({"get": "list", "post": "create"}), name="faq-list"),
+    path(
+        f"{prefix}/faqs/import",
+        faqs.as_view(
+            {"post": "import_csv"}, parser_classes=[MultiPartParser], throttle_classes=[TenantUploadThrottle]
+        ),
+        name="faq-import",
+    ),
+    path(f"{prefix}/faqs/export", faqs.as_view({"get": "export"}), name="faq-export"),
+    path(
+        f"{prefix}/faqs/<int:pk>",
+        faqs.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="faq-detail",
+    ),
 ]

@@ -5,7 +5,7 @@ import pytest
 from accounts.services import invitation_create
 from conftest import make_user
 from conversations.models import Conversation, Message
-from knowledge.models import Document
+from knowledge.models import Document, Faq
 from line_channel.services import line_channel_create
 from tenants.roles import Role
 from tenants.services import membership_create
@@ -40,6 +40,9 @@ def objects_of_a(tenant_a, milvus_uri):
         invited_by=tenant_a.tenant_admin,
     )
     document = a_ready_document(tenant_a.tenant)
+    faq = Faq.objects.create(
+        tenant=tenant_a.tenant, question="營業時間？", question_key="营业时间", answer="9 點"
+    )
     # The end user's own conversation, with an answer to rate.
     conversation = Conversation.objects.create(tenant=tenant_a.tenant, user=tenant_a.end_user, title="退貨")
     Message.objects.create(tenant=tenant_a.tenant, conversation=conversation, role="user", content="退貨政策")
@@ -63,6 +66,7 @@ def objects_of_a(tenant_a, milvus_uri):
         "member": member.pk,
         "invitation": invitation.pk,
         "document": document.pk,
+        "faq": faq.pk,
         "conversation": conversation.pk,
         "message": answer.pk,
     }

@@ -224,6 +224,26 @@ ENDPOINTS = [
     Endpoint(
         "widget-delete", "delete", "/v1/tenants/{tenant}/widgets/{widget}", Capability.UPDATE_TENANT, 204
     ),
+    Endpoint("faq-list", "get", "/v1/tenants/{tenant}/faqs", Capability.READ_KNOWLEDGE, 200),
+    Endpoint("faq-export", "get", "/v1/tenants/{tenant}/faqs/export", Capability.READ_KNOWLEDGE, 200),
+    Endpoint(
+        "faq-create",
+        "post",
+        "/v1/tenants/{tenant}/faqs",
+        Capability.MANAGE_DOCUMENTS,
+        201,
+        {"question": "退貨政策？", "answer": "七天內可退貨。"},
+    ),
+    Endpoint("faq-read", "get", "/v1/tenants/{tenant}/faqs/{faq}", Capability.READ_KNOWLEDGE, 200),
+    Endpoint(
+        "faq-update",
+        "patch",
+        "/v1/tenants/{tenant}/faqs/{faq}",
+        Capability.MANAGE_DOCUMENTS,
+        200,
+        {"answer": "每天 9 點開門。"},
+    ),
+    Endpoint("faq-delete", "delete", "/v1/tenants/{tenant}/faqs/{faq}", Capability.MANAGE_DOCUMENTS, 204),
     Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
     Endpoint("line-channel-list", "get", "/v1/tenants/{tenant}/line-channels", Capability.UPDATE_TENANT, 200),
     Endpoint(

@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "conversations_message",
     "knowledge_chunk",
     "knowledge_document",
+    "knowledge_faq",
     "knowledge_keywordcorpus",
     "knowledge_termfrequency",
     "llm_providerconfig",
