@@ -2,8 +2,7 @@
 
 import pytest
 
-from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY, uploaded
-from llm.services import assistant_update
+from testsupport.documents import RETURNS_POLICY, WARRANTY, uploaded
 
 
 @pytest.fixture
@@ -17,11 +16,3 @@ def knowledge_a(tenant_a, eager_ingestion):
         document.refresh_from_db()
         assert document.status == "ready", document.error
     return documents
-
-
-def use_provider(people, server, model: str, kind: str = "openai") -> None:
-    """Make the local wire server's `model` the tenant's only provider (no fallback)."""
-    provider = {"kind": kind, "model": model, "base_url": server.base_url}
-    if server.api_key:
-        provider["api_key"] = server.api_key
-    assistant_update(tenant=people.tenant, data={"providers": [provider]})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from knowledge import vector_index
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
 
 
 def unit(*values) -> np.ndarray:
