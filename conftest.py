@@ -1,4 +1,6 @@
-"""Shared fixtures: two tenants, each with a user of every role, and a platform admin.
+"""Shared fixtures: two tenants, each with a user of every role, and a platform admin; the real
+services the suite starts (Milvus Lite, Celery workers, the live ASGI server, a private Redis,
+Chromium). Helpers the tests import are in the testsupport package.
 
 Tenant A's people must never see tenant B's data and the other way round; most tests take both.
 """
@@ -10,32 +12,25 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
-from django.test import override_settings
-from rest_framework.test import APIClient
 
-from accounts.models import User
-from accounts.services import token_pair_for
-from tenants.models import Membership, Tenant
-from tenants.roles import Role
-from tenants.services import membership_create, plan_resolve, tenant_create
+# Before testsupport is imported: its helpers' asserts then explain themselves as a test's do.
+pytest.register_assert_rewrite("testsupport")
 
-PASSWORD = "correct-horse-battery-staple"
-ROOT = Path(__file__).resolve().parent
+from django.core.cache import cache  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import override_settings  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
 
-
-def require_service(name: str, reason: str) -> None:
-    """Skip a test whose service is missing on a bare machine; in CI (REQUIRE_SERVICES=1)
-    a missing service is a failure, never a silent skip."""
-    message = f"service unavailable: {name}: {reason}"
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+from accounts.models import User  # noqa: E402
+from tenants.roles import Role  # noqa: E402
+from tenants.services import membership_create, plan_resolve, tenant_create  # noqa: E402
+from testsupport.browser import CHROMIUM, SCREENSHOTS  # noqa: E402
+from testsupport.documents import RETURNS_POLICY, WARRANTY, uploaded  # noqa: E402
+from testsupport.environment import ROOT, require_service  # noqa: E402
+from testsupport.people import TenantPeople, make_user  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -50,36 +45,6 @@ def _clean_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@dataclass
-class TenantPeople:
-    tenant: Tenant
-    tenant_admin: User
-    agent: User
-    end_user: User
-
-    def user(self, role: str) -> User:
-        return getattr(self, role)
-
-    def client(self, role: str) -> APIClient:
-        return client_for(self.user(role), tenant=self.tenant)
-
-
-def make_user(email: str, *, name: str = "", staff: bool = False) -> User:
-    if staff:
-        return User.objects.create_superuser(email, PASSWORD, name=name)
-    return User.objects.create_user(email, PASSWORD, name=name)
-
-
-def client_for(user: User | None, tenant: Tenant | None = None) -> APIClient:
-    """An API client holding a fresh access token of `user` for `tenant`."""
-    client = APIClient()
-    if user is not None:
-        membership = Membership.objects.filter(user=user, tenant=tenant).first() if tenant else None
-        access, _refresh = token_pair_for(user=user, membership=membership)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def _tenant_with_people(label: str, plan: str) -> TenantPeople:
@@ -203,14 +168,6 @@ def eager_ingestion(milvus_uri):
     yield
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
-
-
-def committed():
-    """Run the on-commit callbacks (such as queuing ingestion) of what happens inside, as a
-    real commit would; tests otherwise run in a transaction that is never committed."""
-    from django.test import TestCase
-
-    return TestCase.captureOnCommitCallbacks(execute=True)
 
 
 class WorkerProcess:
@@ -381,6 +338,34 @@ def private_redis():
     server.stop()
 
 
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium, headless, driven by Playwright's sync API."""
+    if not CHROMIUM.exists():
+        require_service("chromium", "install Debian's chromium package (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_service("playwright", "pip install -r requirements-dev.txt")
+    # Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
+    # are synchronous and safe (Django's async guard cannot tell).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            # The test's own queries ran beside Playwright's event loop, on a connection of
+            # their own: close it, or PostgreSQL keeps the test database busy at teardown.
+            connections.close_all()
+
+
 def pytest_terminal_summary(terminalreporter):
     """Report how many requests the API fuzzing generated, per role."""
     import sys
@@ -390,3 +375,16 @@ def pytest_terminal_summary(terminalreporter):
         counts = ", ".join(f"{role} {count}" for role, count in sorted(fuzzing.REQUESTS.items()))
         total = sum(fuzzing.REQUESTS.values())
         terminalreporter.write_line(f"API fuzzing: {total} generated requests ({counts})")
+
+
+@pytest.fixture
+def knowledge_a(tenant_a, eager_ingestion):
+    """Tenant A knows its returns policy (Chinese) and its warranty (English)."""
+    documents = [
+        uploaded(tenant_a, "returns.txt", RETURNS_POLICY.encode()),
+        uploaded(tenant_a, "warranty.md", WARRANTY.encode()),
+    ]
+    for document in documents:
+        document.refresh_from_db()
+        assert document.status == "ready", document.error
+    return documents

@@ -220,8 +220,8 @@ def measure_level(
 PROVIDER_SCRIPT = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
-from llm.tests.wire_server import LLMWireServer
-server = LLMWireServer(api_key=None, port=int(sys.argv[1]))
+from testsupport.wire_server import WireServer
+server = WireServer(api_key=None, port=int(sys.argv[1]))
 server.start()
 while True:
     time.sleep(3600)

@@ -3,10 +3,10 @@ from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
-from conftest import PASSWORD, client_for
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.models import Membership
 from tenants.roles import PLATFORM_ADMIN
+from testsupport.api import assert_error, bad_credentials
+from testsupport.people import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,6 @@ def test_me_describes_the_user_and_token(tenant_a):
     "kind", ["none", "malformed", "expired", "tampered", "refresh_as_access", "wrong_scheme"]
 )
 def test_me_requires_a_valid_access_token(kind, tenant_a, anonymous):
-    from platform_project.tests.test_access_matrix import bad_credentials
 
     if kind != "none":
         anonymous.credentials(HTTP_AUTHORIZATION=bad_credentials(tenant_a.agent, tenant_a.tenant)[kind])

@@ -8,20 +8,15 @@ from django.urls import reverse
 
 from accounts.models import Invitation
 from accounts.services import invitation_create
-from conftest import PASSWORD, make_user
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership
 from tenants.services import membership_create
+from testsupport.dashboard import signed_in
+from testsupport.people import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/dashboard/login/"
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def members_url(people) -> str:

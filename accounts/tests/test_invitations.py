@@ -6,9 +6,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Invitation, User
-from conftest import PASSWORD, client_for
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.models import Membership
+from testsupport.api import assert_error
+from testsupport.people import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from conftest import PASSWORD
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
+from testsupport.people import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
-from conftest import PASSWORD, make_user
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
+from testsupport.people import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from conftest import client_for, make_user
 from conversations.models import Conversation, Feedback, Message
-from conversations.tests.conftest import use_provider
 from knowledge.models import Chunk
 from llm.models import UsageDay
 from llm.services import assistant_update
-from llm.tests.wire_server import llm_wire_server
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.services import membership_create
+from testsupport.api import assert_error
+from testsupport.llm import use_provider
+from testsupport.people import client_for, make_user
+from testsupport.wire_server import wire_server
 
 pytestmark = pytest.mark.django_db
 
@@ -292,7 +292,7 @@ def test_deleting_a_conversation_owner_or_admin_only(tenant_a, knowledge_a):
 @pytest.mark.faults
 @pytest.mark.parametrize("failing_model", ["fail-500", "hang"])
 def test_a_failing_provider_hands_the_question_to_the_fallback(tenant_a, knowledge_a, failing_model):
-    with llm_wire_server(hang_seconds=5) as server:
+    with wire_server(hang_seconds=5) as server:
         assistant_update(
             tenant=tenant_a.tenant,
             data={
@@ -328,7 +328,7 @@ def test_a_failing_provider_hands_the_question_to_the_fallback(tenant_a, knowled
 
 @pytest.mark.faults
 def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(tenant_a, knowledge_a):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "fail-500")
         response = chat(tenant_a, "How long is the battery covered?")
         events = sse_events(stream(tenant_a, "And the screen?"))
@@ -345,7 +345,7 @@ def test_with_no_fallback_the_user_gets_a_clear_error_and_the_question_is_kept(t
 
 @pytest.mark.faults
 def test_a_stream_cut_half_way_keeps_the_partial_answer_and_says_so(tenant_a, knowledge_a):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "cut-stream")
         events = sse_events(stream(tenant_a, "How long is the battery covered?"))
 

@@ -6,10 +6,10 @@ from asgiref.sync import async_to_sync
 
 from conversations import chat
 from conversations.models import Message
-from conversations.tests.conftest import use_provider
 from knowledge import faq_services
 from knowledge.models import Faq
-from llm.tests.wire_server import llm_wire_server
+from testsupport.llm import use_provider
+from testsupport.wire_server import wire_server
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def ask(people, text: str):
 def test_a_matching_question_gets_the_curated_text_verbatim_with_no_provider_call(
     question, tenant_a, returns_faq, milvus_uri
 ):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "gpt-test")
         events, message = ask(tenant_a, question)
         assert server.requests == []  # the provider never heard of it
@@ -69,7 +69,7 @@ def test_a_matching_question_gets_the_curated_text_verbatim_with_no_provider_cal
 
 
 def test_a_near_miss_goes_the_usual_way_to_the_provider(tenant_a, returns_faq, milvus_uri):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "gpt-test")
         events, message = ask(tenant_a, "退貨的運費由誰負擔？")
         assert len(server.requests) == 1
@@ -83,7 +83,7 @@ def test_a_near_miss_goes_the_usual_way_to_the_provider(tenant_a, returns_faq, m
 
 def test_a_disabled_pair_is_ignored(tenant_a, returns_faq, milvus_uri):
     faq_services.faq_update(faq=returns_faq, data={"enabled": False})
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "gpt-test")
         _events, message = ask(tenant_a, "退貨要在幾天內申請？")
         assert len(server.requests) == 1
@@ -91,7 +91,7 @@ def test_a_disabled_pair_is_ignored(tenant_a, returns_faq, milvus_uri):
 
 
 def test_another_tenants_pair_is_never_matched(tenant_a, tenant_b, returns_faq, milvus_uri):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_b, server, "gpt-test")
         _events, message = ask(tenant_b, "退貨要在幾天內申請？")
         assert len(server.requests) == 1
@@ -112,7 +112,7 @@ def test_the_tenant_threshold_decides(tenant_a, returns_faq, milvus_uri):
 
 
 def test_the_rest_endpoint_answers_with_the_curated_text(tenant_a, returns_faq, milvus_uri):
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "gpt-test")
         response = tenant_a.client("end_user").post(
             f"/v1/tenants/{tenant_a.tenant.pk}/chat", {"message": "退貨要在幾天內申請？"}, format="json"

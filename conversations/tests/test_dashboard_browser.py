@@ -5,51 +5,20 @@ agent in a second browser, switch to Traditional Chinese. Each page is saved as 
 under test-artifacts/screenshots/, and the overview also as docs/images/dashboard.png."""
 
 import json
-from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from accounts.services import token_pair_for
-from conftest import PASSWORD, ROOT, require_service
 from conversations.models import Message
 from knowledge.models import Document
-from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY
 from tenants.models import Membership
+from testsupport.browser import SCREENSHOTS, TIMEOUT_MS, sign_in
+from testsupport.documents import RETURNS_POLICY, WARRANTY
+from testsupport.environment import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 README_IMAGE = ROOT / "docs" / "images" / "dashboard.png"
-TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not CHROMIUM.exists():
-        require_service("chromium", "install Debian's chromium package (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("playwright", "pip install -r requirements-dev.txt")
-    # Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
-    # are synchronous and safe (Django's async guard cannot tell).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            # The test's own queries ran beside Playwright's event loop, on a connection of
-            # their own: close it, or PostgreSQL keeps the test database busy at teardown.
-            connections.close_all()
 
 
 def new_page(browser, server, locale="en-US"):
@@ -58,14 +27,6 @@ def new_page(browser, server, locale="en-US"):
     )
     context.set_default_timeout(TIMEOUT_MS)
     return context.new_page()
-
-
-def sign_in(page, email: str):
-    page.goto("/dashboard/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/dashboard/t/**")
 
 
 def shot(page, name: str):

@@ -14,6 +14,8 @@ from conversations.models import Conversation, Message
 from llm.base import Usage
 from llm.services import usage_record
 from reports.views import usage_chart
+from testsupport.api import assert_error
+from testsupport.dashboard import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +35,6 @@ PAGES = {
     "usage": ADMINS,
 }
 ROLES = ["tenant_admin", "agent", "end_user", "platform_admin"]
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def person(people, platform_admin, role):
@@ -204,8 +200,6 @@ def test_live_chat_renders_a_socket_token_for_the_tenant_and_renews_it(tenant_a,
 
 def test_the_dashboards_socket_token_is_refused_by_the_api(tenant_a):
     from rest_framework.test import APIClient
-
-    from platform_project.tests.test_access_matrix import assert_error
 
     client = signed_in(tenant_a.tenant_admin)
     tokens = [

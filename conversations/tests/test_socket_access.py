@@ -16,10 +16,10 @@ from websockets.exceptions import ConnectionClosed
 
 from conversations import services
 from conversations.models import Conversation, Message
-from conversations.tests.test_websocket import TIMEOUT, receive, socket_url, token
 from tenants import services as tenant_services
 from tenants import websocket
 from tenants.models import Membership, Tenant
+from testsupport.live import TIMEOUT, receive, socket_url, token
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -2,60 +2,20 @@
 streaming, refusals, a disconnect that stops generation, handoff to a live agent, limits."""
 
 import asyncio
-import http.client
 import json
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from accounts.services import token_pair_for
 from conversations.models import Conversation, Message
 from conversations.services import conversation_handoff
-from conversations.tests.conftest import use_provider
-from llm.tests.wire_server import llm_wire_server
-from tenants.models import Membership
+from testsupport.live import post, receive, socket_url, token, until
+from testsupport.llm import use_provider
+from testsupport.wire_server import wire_server
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-TIMEOUT = 60
-
-
-def token(people, role: str) -> str:
-    user = people.user(role)
-    membership = Membership.objects.get(user=user, tenant=people.tenant)
-    access, _ = token_pair_for(user=user, membership=membership)
-    return access
-
-
-def socket_url(server, people, role: str, tenant=None) -> str:
-    tenant_id = (tenant or people.tenant).pk
-    return f"{server.ws_url}/ws/tenants/{tenant_id}/chat/?token={token(people, role)}"
-
-
-async def receive(socket) -> dict:
-    return json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
-
-
-def post(server, path: str, bearer: str, body: dict | None = None, accept: str = "application/json"):
-    """A real HTTP request to the live server; the response is open for reading."""
-    address = urlsplit(server.http_url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=TIMEOUT)
-    headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json", "Accept": accept}
-    connection.request("POST", path, body=json.dumps(body or {}), headers=headers)
-    return connection.getresponse()
-
-
-async def until(socket, kind: str) -> tuple[dict, list[dict]]:
-    """Read events until one of `kind`; returns it and everything read before."""
-    seen = []
-    while True:
-        event = await receive(socket)
-        if event["type"] == kind:
-            return event, seen
-        seen.append(event)
 
 
 def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a, knowledge_a):
@@ -170,7 +130,7 @@ def test_tenant_b_cannot_subscribe_to_or_continue_tenant_a_conversations(
 @pytest.mark.faults
 def test_a_disconnect_mid_stream_stops_generation_and_keeps_what_was_said(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
-    with llm_wire_server(api_key=None) as server:
+    with wire_server(api_key=None) as server:
         use_provider(tenant_a, server, "paced-400-20", kind="openai_compatible")
 
         url = socket_url(live_asgi, tenant_a, "end_user")
@@ -268,7 +228,7 @@ def test_an_exhausted_limit_answers_an_error_event_with_retry_after(
 @pytest.mark.faults
 def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
-    with llm_wire_server() as server:
+    with wire_server() as server:
         use_provider(tenant_a, server, "fail-500")
 
         url = socket_url(live_asgi, tenant_a, "end_user")
@@ -286,7 +246,7 @@ def test_no_provider_left_gives_an_error_event_and_keeps_the_question(live_asgi,
 
 def test_sse_streams_over_a_real_connection_before_the_answer_is_complete(live_asgi, tenant_a, settings):
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
-    with llm_wire_server(api_key=None) as server:
+    with wire_server(api_key=None) as server:
         use_provider(tenant_a, server, "paced-50-20", kind="openai_compatible")
         path = f"/v1/tenants/{tenant_a.tenant.pk}/chat/stream"
         bearer = token(tenant_a, "end_user")

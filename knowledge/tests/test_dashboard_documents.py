@@ -3,27 +3,17 @@ status poll, delete and reindex, the search tester and the retrieval settings.""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
-from conftest import committed
 from knowledge.models import Document
-from knowledge.tests.files import elf_bytes
-from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY, uploaded
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.throttling import TenantUploadThrottle
+from testsupport.api import assert_error
+from testsupport.dashboard import RETRIEVAL_FORM, dashboard_url, signed_in
+from testsupport.documents import RETURNS_POLICY, WARRANTY, uploaded
+from testsupport.environment import committed
+from testsupport.files import elf_bytes
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def url(name: str, people, **kwargs) -> str:
-    return reverse(f"dashboard:{name}", kwargs={"tenant_id": people.tenant.pk, **kwargs})
 
 
 def messages_of(response) -> list[str]:
@@ -42,7 +32,7 @@ def test_several_files_upload_and_each_gets_its_result(tenant_a, eager_ingestion
         SimpleUploadedFile("big.txt", b"x" * 3000),
     ]
     with committed():
-        posted = client.post(url("documents", tenant_a), {"files": files})
+        posted = client.post(dashboard_url("documents", tenant_a), {"files": files})
     assert posted.status_code == 302
     response = client.get(posted["Location"])  # after ingestion ran on commit
     texts = messages_of(response)
@@ -62,14 +52,16 @@ def test_the_document_quota_is_a_readable_message(tenant_a, tenant_b):
     plan.max_storage_bytes = 10
     plan.save()
     response = signed_in(tenant_b.tenant_admin).post(
-        url("documents", tenant_b), {"files": [SimpleUploadedFile("a.txt", b"Some text here.")]}, follow=True
+        dashboard_url("documents", tenant_b),
+        {"files": [SimpleUploadedFile("a.txt", b"Some text here.")]},
+        follow=True,
     )
     assert "exceed your plan's storage" in messages_of(response)[0]
 
 
 def test_agents_cannot_upload(tenant_a):
     response = signed_in(tenant_a.agent).post(
-        url("documents", tenant_a), {"files": [SimpleUploadedFile("a.txt", b"Some text.")]}
+        dashboard_url("documents", tenant_a), {"files": [SimpleUploadedFile("a.txt", b"Some text.")]}
     )
     assert response.status_code == 403
     assert not Document.objects.for_tenant(tenant_a.tenant).exists()
@@ -80,12 +72,12 @@ def test_the_status_poll_reports_only_the_tenants_documents(tenant_a, tenant_b, 
     theirs = uploaded(tenant_b, "warranty.md", WARRANTY.encode())
     Document.objects.filter(pk=mine.pk).update(status="processing", stage="embedding", progress=0.5)
     response = signed_in(tenant_a.agent).get(
-        url("documents-status", tenant_a), {"ids": f"{mine.pk},{theirs.pk},x"}
+        dashboard_url("documents-status", tenant_a), {"ids": f"{mine.pk},{theirs.pk},x"}
     )
     body = response.json()
     assert [state["id"] for state in body["documents"]] == [mine.pk]
     assert body["documents"][0]["progress"] == 50 and body["in_progress"] is True
-    page = signed_in(tenant_a.agent).get(url("documents", tenant_a))
+    page = signed_in(tenant_a.agent).get(dashboard_url("documents", tenant_a))
     assert 'data-polling="on"' in page.content.decode()
 
 
@@ -97,15 +89,17 @@ def test_delete_and_reindex_check_ownership_and_role(tenant_a, tenant_b, eager_i
     )
     assert other.post(b_url).status_code == 404
     agent = signed_in(tenant_a.agent)
-    assert agent.post(url("document-delete", tenant_a, document_id=document.pk)).status_code == 403
-    assert agent.post(url("document-reindex", tenant_a, document_id=document.pk)).status_code == 403
+    assert agent.post(dashboard_url("document-delete", tenant_a, document_id=document.pk)).status_code == 403
+    assert agent.post(dashboard_url("document-reindex", tenant_a, document_id=document.pk)).status_code == 403
     admin = signed_in(tenant_a.tenant_admin)
     with committed():
-        reindexed = admin.post(url("document-reindex", tenant_a, document_id=document.pk), follow=True)
+        reindexed = admin.post(
+            dashboard_url("document-reindex", tenant_a, document_id=document.pk), follow=True
+        )
     assert "being indexed again" in messages_of(reindexed)[0]
     document.refresh_from_db()
     assert document.status == "ready"
-    deleted = admin.post(url("document-delete", tenant_a, document_id=document.pk), follow=True)
+    deleted = admin.post(dashboard_url("document-delete", tenant_a, document_id=document.pk), follow=True)
     assert "was deleted" in messages_of(deleted)[0]
     assert not Document.objects.filter(pk=document.pk).exists()
 
@@ -114,7 +108,7 @@ def test_the_search_tester_shows_each_mode(tenant_a, tenant_b, eager_ingestion):
     uploaded(tenant_a, "warranty.md", WARRANTY.encode())
     uploaded(tenant_b, "returns.txt", RETURNS_POLICY.encode())
     response = signed_in(tenant_a.agent).get(
-        url("knowledge-search", tenant_a), {"query": "How long is the warranty?"}
+        dashboard_url("knowledge-search", tenant_a), {"query": "How long is the warranty?"}
     )
     columns = {column["mode"]: column["results"] for column in response.context["columns"]}
     assert set(columns) == {"vector", "keyword", "hybrid"}
@@ -124,23 +118,17 @@ def test_the_search_tester_shows_each_mode(tenant_a, tenant_b, eager_ingestion):
 
 
 def test_retrieval_settings_are_written_by_admins_and_closed_to_agents(tenant_a):
-    assert signed_in(tenant_a.agent).get(url("settings-retrieval", tenant_a)).status_code == 403
-    values = {
-        "mode": "keyword",
-        "top_k": 3,
-        "fusion": "rrf",
-        "dense_weight": 0.4,
-        "keyword_weight": 0.6,
-        "chinese_dense_weight": 0.3,
-        "chinese_keyword_weight": 0.7,
-        "rrf_k": 60,
-        "score_threshold": "",
-        "candidates": 40,
-    }
-    assert signed_in(tenant_a.agent).post(url("settings-retrieval", tenant_a), values).status_code == 403
+    assert signed_in(tenant_a.agent).get(dashboard_url("settings-retrieval", tenant_a)).status_code == 403
+    values = RETRIEVAL_FORM
+    assert (
+        signed_in(tenant_a.agent).post(dashboard_url("settings-retrieval", tenant_a), values).status_code
+        == 403
+    )
     admin = signed_in(tenant_a.tenant_admin)
-    assert admin.post(url("settings-retrieval", tenant_a), {**values, "top_k": 0}).status_code == 400
-    assert admin.post(url("settings-retrieval", tenant_a), values).status_code == 302
+    assert (
+        admin.post(dashboard_url("settings-retrieval", tenant_a), {**values, "top_k": 0}).status_code == 400
+    )
+    assert admin.post(dashboard_url("settings-retrieval", tenant_a), values).status_code == 302
     tenant_a.tenant.refresh_from_db()
     assert tenant_a.tenant.settings["retrieval"]["mode"] == "keyword"
     assert tenant_a.tenant.settings["retrieval"]["top_k"] == 3
@@ -162,9 +150,9 @@ def test_the_list_needs_no_query_per_document(tenant_a, django_assert_max_num_qu
         )
     client = signed_in(tenant_a.agent)
     with django_assert_max_num_queries(10):
-        response = client.get(url("documents", tenant_a))
+        response = client.get(dashboard_url("documents", tenant_a))
     assert len(response.context["page"].object_list) == 20
-    pending = client.get(url("documents", tenant_a), {"status": "pending", "search": "Doc 1"})
+    pending = client.get(dashboard_url("documents", tenant_a), {"status": "pending", "search": "Doc 1"})
     assert pending.context["page"].paginator.count == 11
 
 
@@ -173,7 +161,7 @@ def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a):
     tenant_a.tenant.plan.save()
     client = signed_in(tenant_a.tenant_admin)
     response = client.post(
-        url("documents", tenant_a),
+        dashboard_url("documents", tenant_a),
         {"files": [SimpleUploadedFile("a.txt", b"x" * 200_000)]},
         follow=True,
     )
@@ -191,7 +179,7 @@ def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_
         for number in range(3)
     ]
     response = signed_in(tenant_a.tenant_admin).post(
-        url("documents", tenant_a), {"files": files}, follow=True
+        dashboard_url("documents", tenant_a), {"files": files}, follow=True
     )
     texts = messages_of(response)
     assert texts[0].startswith("page-0.txt: uploaded") and texts[1].startswith("page-1.txt: uploaded")
@@ -206,7 +194,9 @@ def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_
     assert_error(refused, 429, "rate_limited")
     # Another tenant's budget is its own.
     other = signed_in(tenant_b.tenant_admin).post(
-        url("documents", tenant_b), {"files": [SimpleUploadedFile("b.txt", b"Tenant B's page.")]}, follow=True
+        dashboard_url("documents", tenant_b),
+        {"files": [SimpleUploadedFile("b.txt", b"Tenant B's page.")]},
+        follow=True,
     )
     assert messages_of(other)[0].startswith("b.txt: uploaded")
 
@@ -233,7 +223,7 @@ def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a, m
     )
     assert api.status_code == 202
     response = signed_in(tenant_a.tenant_admin).post(
-        url("document-reindex", tenant_a, document_id=documents[1].pk), follow=True
+        dashboard_url("document-reindex", tenant_a, document_id=documents[1].pk), follow=True
     )
     assert messages_of(response)[0].startswith("Too many uploads or reindexing requests")
     documents[1].refresh_from_db()

@@ -1,17 +1,14 @@
 """Upload, ingestion, search, reindex and delete through the API, against a real Milvus Lite
 server and the real embedding model; ingestion runs in-process when the upload commits."""
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import committed
-from knowledge import vector_index
-from knowledge.embedding import get_embedder
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
-from knowledge.tests.files import (
+from testsupport.api import assert_error
+from testsupport.documents import RETURNS_POLICY, WARRANTY, stored_files, upload, uploaded, vector_count
+from testsupport.environment import committed
+from testsupport.files import (
     chinese_pdf_bytes,
     docx_bytes,
     elf_bytes,
@@ -19,39 +16,8 @@ from knowledge.tests.files import (
     pdf_bytes,
     zeros_zip_member_bytes,
 )
-from platform_project.tests.test_access_matrix import assert_error
 
 pytestmark = pytest.mark.django_db
-
-RETURNS_POLICY = (
-    "退貨政策\n\n"
-    "商品到貨後七天內，未拆封且包裝完整者，可申請全額退款。"
-    "已拆封的商品，若有瑕疵，請於三十天內聯絡客服更換。\n\n"
-    "運費說明\n\n"
-    "單筆訂單滿一千元免運費；未滿一千元者，本島運費為八十元，離島運費為一百五十元。"
-)
-WARRANTY = (
-    "Warranty\n\n"
-    "Every laptop carries a two-year limited warranty covering defects in materials and workmanship. "
-    "Batteries are covered for one year. Accidental damage such as drops or liquid spills is not covered.\n\n"
-    "Repairs\n\n"
-    "To request a repair, open a ticket with the serial number printed under the keyboard."
-)
-
-
-def upload(people, name: str, content: bytes, role: str = "tenant_admin", **extra):
-    with committed():
-        return people.client(role).post(
-            f"/v1/tenants/{people.tenant.pk}/documents/upload",
-            {"file": SimpleUploadedFile(name, content), **extra},
-            format="multipart",
-        )
-
-
-def uploaded(people, name: str, content: bytes) -> Document:
-    response = upload(people, name, content)
-    assert response.status_code == 202, response.content
-    return Document.objects.get(pk=response.json()["id"])
 
 
 def search(people, query: str, mode: str = "hybrid", role: str = "agent", top_k: int = 5):
@@ -62,20 +28,6 @@ def search(people, query: str, mode: str = "hybrid", role: str = "agent", top_k:
     )
     assert response.status_code == 200, response.content
     return response.json()["results"]
-
-
-def vector_count(document: Document) -> int:
-    return vector_index.count(collection=collection(), tenant_id=document.tenant_id, document_id=document.pk)
-
-
-def collection() -> str:
-    embedder = get_embedder()
-    return vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
-
-
-def stored_files(tenant) -> list[Path]:
-    folder = Path(settings.MEDIA_ROOT) / "tenants" / str(tenant.pk)
-    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
 
 
 # --- The happy path in every format ----------------------------------------------------------

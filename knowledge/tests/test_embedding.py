@@ -1,5 +1,5 @@
 """The embedding providers: the local engines for real, the remote ones through the real `openai`
-client library against a local server that speaks its wire format (fake_openai)."""
+client library against the local wire server (testsupport/wire_server.py)."""
 
 import json
 import os
@@ -27,7 +27,7 @@ from knowledge.embedding import (  # noqa: E402
     SentenceTransformerEmbedder,
     get_embedder,
 )
-from knowledge.tests.fake_openai import fake_openai_server  # noqa: E402
+from testsupport.wire_server import wire_server  # noqa: E402
 
 RETURNS_PASSAGE_ZH = (
     "商品自收到日起七天內可以申請退貨，請保留發票與完整包裝，退款會在五個工作天內退回原付款方式。"
@@ -287,26 +287,26 @@ def test_sentence_transformers_refuses_a_model_that_is_not_on_this_machine():
 
 
 @pytest.fixture
-def fake_openai():
-    with fake_openai_server(api_key="test-key", default_dimension=8) as server:
+def openai_server():
+    with wire_server(api_key="test-key", default_dimension=8) as server:
         yield server
 
 
 @pytest.fixture
-def openai_settings(settings, fake_openai):
+def openai_settings(settings, openai_server):
     settings.EMBEDDING_PROVIDER = "openai"
     settings.EMBEDDING_MODEL = "fake-embedding"
     settings.OPENAI_API_KEY = "test-key"
-    settings.OPENAI_BASE_URL = fake_openai.base_url
+    settings.OPENAI_BASE_URL = openai_server.base_url
     settings.EMBEDDING_BATCH_SIZE = 2
     return settings
 
 
 @pytest.fixture
-def azure_settings(settings, fake_openai):
+def azure_settings(settings, openai_server):
     settings.EMBEDDING_PROVIDER = "azure"
     settings.EMBEDDING_MODEL = "support-embeddings"
-    settings.AZURE_OPENAI_ENDPOINT = fake_openai.azure_endpoint
+    settings.AZURE_OPENAI_ENDPOINT = openai_server.root_url
     settings.AZURE_OPENAI_API_KEY = "test-key"
     settings.AZURE_OPENAI_API_VERSION = "2024-10-21"
     settings.EMBEDDING_BATCH_SIZE = 2
@@ -318,7 +318,7 @@ def expected_vectors(server, model: str, texts: list[str]) -> np.ndarray:
     return raw / np.linalg.norm(raw, axis=1, keepdims=True)
 
 
-def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_settings, fake_openai):
+def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_settings, openai_server):
     texts = ["one", "two", "three", "four", "five"]
 
     embedder = get_embedder()
@@ -326,47 +326,47 @@ def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_set
 
     assert isinstance(embedder, OpenAIEmbedder)
     assert embedder.name == "openai-fake-embedding"
-    assert [request.inputs for request in fake_openai.embedding_requests] == [
+    assert [request.inputs for request in openai_server.embedding_requests] == [
         ["one", "two"],
         ["three", "four"],
         ["five"],
     ]
-    assert {request.headers["authorization"] for request in fake_openai.requests} == {"Bearer test-key"}
+    assert {request.headers["authorization"] for request in openai_server.requests} == {"Bearer test-key"}
     assert vectors.shape == (5, 8)
     assert embedder.dimension == 8
     assert_unit_rows(vectors)
-    np.testing.assert_allclose(vectors, expected_vectors(fake_openai, "fake-embedding", texts), atol=1e-6)
+    np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
 
 
-def test_openai_query_is_one_normalised_vector(openai_settings, fake_openai):
+def test_openai_query_is_one_normalised_vector(openai_settings, openai_server):
     vector = get_embedder().embed_query("where is my order")
 
     assert vector.shape == (8,)
     np.testing.assert_allclose(
-        vector, expected_vectors(fake_openai, "fake-embedding", ["where is my order"])[0], atol=1e-6
+        vector, expected_vectors(openai_server, "fake-embedding", ["where is my order"])[0], atol=1e-6
     )
 
 
-def test_openai_knows_the_dimension_of_its_models_without_a_request(openai_settings, fake_openai):
+def test_openai_knows_the_dimension_of_its_models_without_a_request(openai_settings, openai_server):
     openai_settings.EMBEDDING_MODEL = ""  # the default, text-embedding-3-small
 
     embedder = get_embedder()
 
     assert embedder.name == "openai-text-embedding-3-small"
     assert embedder.dimension == 1536
-    assert fake_openai.requests == []
+    assert openai_server.requests == []
     assert embedder.embed_passages(["hello"]).shape == (1, 1536)
 
 
-def test_openai_learns_an_unknown_models_dimension_for_an_empty_batch(openai_settings, fake_openai):
+def test_openai_learns_an_unknown_models_dimension_for_an_empty_batch(openai_settings, openai_server):
     result = get_embedder().embed_passages([])
 
     assert result.shape == (0, 8)
-    assert len(fake_openai.embedding_requests) == 1
+    assert len(openai_server.embedding_requests) == 1
 
 
 def test_openai_refuses_vectors_of_another_dimension_than_the_models():
-    with fake_openai_server(dimensions={"text-embedding-3-small": 12}) as liar:
+    with wire_server(dimensions={"text-embedding-3-small": 12}) as liar:
         embedder = OpenAIEmbedder(
             model="text-embedding-3-small", api_key=liar.api_key, base_url=liar.base_url
         )
@@ -376,19 +376,19 @@ def test_openai_refuses_vectors_of_another_dimension_than_the_models():
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_openai_transient_errors_raise_embedding_unavailable_without_retrying(
-    openai_settings, fake_openai, status
+    openai_settings, openai_server, status
 ):
-    fake_openai.fail_with(status)
+    openai_server.fail_with(status)
 
     with pytest.raises(EmbeddingUnavailable, match=str(status)):
         get_embedder().embed_passages(["hello"])
 
-    assert len(fake_openai.requests) == 1  # the client itself never retries: the task does
+    assert len(openai_server.requests) == 1  # the client itself never retries: the task does
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
-def test_openai_client_errors_raise_a_permanent_embedding_error(openai_settings, fake_openai, status):
-    fake_openai.fail_with(status, message="the provider explains")
+def test_openai_client_errors_raise_a_permanent_embedding_error(openai_settings, openai_server, status):
+    openai_server.fail_with(status, message="the provider explains")
 
     with pytest.raises(EmbeddingError, match="the provider explains") as caught:
         get_embedder().embed_query("hello")
@@ -396,7 +396,7 @@ def test_openai_client_errors_raise_a_permanent_embedding_error(openai_settings,
     assert not isinstance(caught.value, EmbeddingUnavailable)
 
 
-def test_openai_wrong_api_key_is_a_permanent_embedding_error(openai_settings, fake_openai):
+def test_openai_wrong_api_key_is_a_permanent_embedding_error(openai_settings, openai_server):
     openai_settings.OPENAI_API_KEY = "wrong-key"
 
     with pytest.raises(EmbeddingError, match="401") as caught:
@@ -405,10 +405,10 @@ def test_openai_wrong_api_key_is_a_permanent_embedding_error(openai_settings, fa
     assert not isinstance(caught.value, EmbeddingUnavailable)
 
 
-def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(fake_openai):
-    fake_openai.stall_for(10)
+def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(openai_server):
+    openai_server.stall_for(10)
     embedder = OpenAIEmbedder(
-        model="fake-embedding", api_key="test-key", base_url=fake_openai.base_url, timeout=1.0
+        model="fake-embedding", api_key="test-key", base_url=openai_server.base_url, timeout=1.0
     )
 
     started = time.monotonic()
@@ -418,9 +418,9 @@ def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(f
     assert time.monotonic() - started < 3
 
 
-def test_openai_timeout_comes_from_the_module_constant(openai_settings, fake_openai, monkeypatch):
+def test_openai_timeout_comes_from_the_module_constant(openai_settings, openai_server, monkeypatch):
     monkeypatch.setattr(embedding, "REQUEST_TIMEOUT_SECONDS", 1.0)
-    fake_openai.stall_for(10)
+    openai_server.stall_for(10)
 
     started = time.monotonic()
     with pytest.raises(EmbeddingUnavailable):
@@ -450,7 +450,7 @@ def test_openai_without_a_key_or_server_is_a_configuration_error(settings):
         get_embedder()
 
 
-def test_azure_calls_the_deployment_with_its_key_and_api_version(azure_settings, fake_openai):
+def test_azure_calls_the_deployment_with_its_key_and_api_version(azure_settings, openai_server):
     texts = ["退貨", "shipping", "密碼"]
 
     embedder = get_embedder()
@@ -458,15 +458,17 @@ def test_azure_calls_the_deployment_with_its_key_and_api_version(azure_settings,
 
     assert isinstance(embedder, AzureOpenAIEmbedder)
     assert embedder.name == "azure-support-embeddings"
-    requests = fake_openai.embedding_requests
+    requests = openai_server.embedding_requests
     assert [request.path for request in requests] == ["/openai/deployments/support-embeddings/embeddings"] * 2
     assert [request.inputs for request in requests] == [["退貨", "shipping"], ["密碼"]]
     assert {request.query["api-version"][0] for request in requests} == {"2024-10-21"}
     assert {request.headers["api-key"] for request in requests} == {"test-key"}
-    np.testing.assert_allclose(vectors, expected_vectors(fake_openai, "support-embeddings", texts), atol=1e-6)
+    np.testing.assert_allclose(
+        vectors, expected_vectors(openai_server, "support-embeddings", texts), atol=1e-6
+    )
 
 
-def test_azure_deployment_named_after_a_known_model_has_its_dimension(azure_settings, fake_openai):
+def test_azure_deployment_named_after_a_known_model_has_its_dimension(azure_settings, openai_server):
     azure_settings.EMBEDDING_MODEL = "text-embedding-3-large"
 
     embedder = get_embedder()
@@ -475,15 +477,15 @@ def test_azure_deployment_named_after_a_known_model_has_its_dimension(azure_sett
     assert embedder.embed_query("hello").shape == (3072,)
 
 
-def test_azure_rate_limit_raises_embedding_unavailable(azure_settings, fake_openai):
-    fake_openai.fail_with(429, times=1, headers={"Retry-After": "1"})
+def test_azure_rate_limit_raises_embedding_unavailable(azure_settings, openai_server):
+    openai_server.fail_with(429, times=1, headers={"Retry-After": "1"})
 
     with pytest.raises(EmbeddingUnavailable):
         get_embedder().embed_query("hello")
     assert get_embedder().embed_query("hello").shape == (8,)  # the next attempt succeeds
 
 
-def test_azure_wrong_key_is_a_permanent_embedding_error(azure_settings, fake_openai):
+def test_azure_wrong_key_is_a_permanent_embedding_error(azure_settings, openai_server):
     azure_settings.AZURE_OPENAI_API_KEY = "wrong-key"
 
     with pytest.raises(EmbeddingError, match="401") as caught:
@@ -492,11 +494,11 @@ def test_azure_wrong_key_is_a_permanent_embedding_error(azure_settings, fake_ope
     assert not isinstance(caught.value, EmbeddingUnavailable)
 
 
-def test_azure_stalled_server_raises_embedding_unavailable_within_the_timeout(fake_openai):
-    fake_openai.stall_for(10)
+def test_azure_stalled_server_raises_embedding_unavailable_within_the_timeout(openai_server):
+    openai_server.stall_for(10)
     embedder = AzureOpenAIEmbedder(
         deployment="support-embeddings",
-        endpoint=fake_openai.azure_endpoint,
+        endpoint=openai_server.root_url,
         api_key="test-key",
         api_version="2024-10-21",
         timeout=1.0,
@@ -543,7 +545,7 @@ def test_get_embedder_switches_with_settings_and_keeps_each_one(settings):
 
 def test_get_embedder_gives_each_openai_server_its_own_client(openai_settings):
     first = get_embedder()
-    with fake_openai_server() as other:
+    with wire_server() as other:
         openai_settings.OPENAI_BASE_URL = other.base_url
         second = get_embedder()
         second.embed_query("hello")

@@ -18,7 +18,7 @@ from knowledge.extraction import (
     detect_kind,
     extract,
 )
-from knowledge.tests import files
+from testsupport import files
 
 HEAD = 64 * 1024
 MAX_CHARACTERS = 100_000

@@ -4,11 +4,10 @@ stands in front of another tenant's upload, and asking twice queues nothing twic
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import committed
 from knowledge import services
 from knowledge.models import Document
-from knowledge.tests.test_worker import wait_for
 from platform_project.celery import app
+from testsupport.environment import committed, wait_for
 
 
 def queued_messages() -> int:

@@ -6,9 +6,9 @@ import uuid
 import numpy as np
 import pytest
 
-from conftest import PASSWORD
 from knowledge import vector_index
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
+from testsupport.people import PASSWORD
 
 
 def unit(*values) -> np.ndarray:

@@ -1,26 +1,14 @@
 """Ingestion through a real Celery worker process over Redis, including a worker killed in the
 middle of an ingestion."""
 
-import time
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from knowledge import vector_index
-from knowledge.embedding import get_embedder
 from knowledge.models import Chunk, Document
+from testsupport.documents import vector_count
+from testsupport.environment import wait_for
 
 pytestmark = pytest.mark.service
-
-
-def wait_for(predicate, *, seconds: float, step: float = 0.2):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return None
 
 
 def long_manual(paragraphs: int) -> bytes:
@@ -39,12 +27,6 @@ def upload(people, filename: str, *, paragraphs: int):
     )
 
 
-def vectors_of(document: Document) -> int:
-    embedder = get_embedder()
-    collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
-    return vector_index.count(collection=collection, tenant_id=document.tenant_id, document_id=document.pk)
-
-
 def test_a_real_worker_ingests_an_upload(tenant_a, celery_worker_process):
     celery_worker_process()
     response = upload(tenant_a, "manual.txt", paragraphs=20)
@@ -52,7 +34,7 @@ def test_a_real_worker_ingests_an_upload(tenant_a, celery_worker_process):
     document_id = response.json()["id"]
     ready = wait_for(lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=120)
     assert ready is not None, Document.objects.get(pk=document_id).__dict__
-    assert ready.chunk_count == vectors_of(ready) == Chunk.objects.filter(document=ready).count()
+    assert ready.chunk_count == vector_count(ready) == Chunk.objects.filter(document=ready).count()
 
 
 @pytest.mark.faults
@@ -77,7 +59,7 @@ def test_a_worker_killed_mid_ingestion_leaves_one_set_of_vectors_after_restart(
     )
     assert ready is not None, Document.objects.get(pk=document_id).__dict__
     chunks = Chunk.objects.filter(document=ready).count()
-    assert chunks == ready.chunk_count == vectors_of(ready)
+    assert chunks == ready.chunk_count == vector_count(ready)
     assert chunks > 20
 
 
@@ -101,4 +83,4 @@ def test_ingestion_waits_out_an_unreachable_index_and_completes_once_it_returns(
     own_milvus.start()
     ready = wait_for(lambda: Document.objects.filter(pk=document_id, status="ready").first(), seconds=120)
     assert ready is not None, Document.objects.get(pk=document_id).__dict__
-    assert ready.chunk_count == vectors_of(ready) == Chunk.objects.filter(document=ready).count()
+    assert ready.chunk_count == vector_count(ready) == Chunk.objects.filter(document=ready).count()

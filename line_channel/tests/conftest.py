@@ -10,10 +10,9 @@ import uuid
 
 import pytest
 
-from conftest import committed
-from conversations.tests.conftest import knowledge_a  # noqa: F401 - a fixture used here
 from line_channel import services
 from line_channel.fake_server import FakeLine
+from testsupport.environment import committed
 
 SECRET_A = "0123456789abcdef0123456789abcdef"
 SECRET_B = "fedcba9876543210fedcba9876543210"

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from conftest import committed
 from conversations import services as conversation_services
 from conversations.models import Contact, Conversation, Message
 from line_channel.models import LineChannel, LineDelivery, LineEvent, LineUser
@@ -19,6 +18,7 @@ from line_channel.tests.conftest import (
     sticker_event,
     text_event,
 )
+from testsupport.environment import committed
 
 pytestmark = pytest.mark.django_db
 

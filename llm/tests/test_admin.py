@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 
-from conftest import PASSWORD
 from llm import selectors, services
 from llm.base import Usage
 from llm.models import ProviderConfig
+from testsupport.people import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("llm.tests.urls")]
 

@@ -11,15 +11,15 @@ from llm.base import Delta, ProviderError, Usage
 from llm.chain import AllProvidersFailed, Fallback, stream_with_fallback
 from llm.providers import build_provider
 from llm.providers.offline import OfflineProvider
-from llm.tests.helpers import REQUEST, collect, spec_for, text_of
-from llm.tests.wire_server import llm_wire_server
+from testsupport.llm import REQUEST, collect, spec_for, text_of
+from testsupport.wire_server import wire_server
 
 SECRET = "sk-live-abcdefghijklmnop0123456789"
 
 
 @pytest.fixture(scope="module")
 def server():
-    with llm_wire_server(hang_seconds=10) as running:
+    with wire_server(hang_seconds=10) as running:
         yield running
 
 
@@ -111,7 +111,7 @@ def test_closing_the_chain_closes_the_provider_stream():
                 if count == 2:
                     return
 
-    with llm_wire_server() as fresh:
+    with wire_server() as fresh:
         asyncio.run(read_two([provider(fresh, "paced-100-20"), OfflineProvider()]))
         assert fresh.wait_for(lambda: fresh.closed_early == 1, timeout=3)
         assert fresh.active_streams == 0

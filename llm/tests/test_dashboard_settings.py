@@ -1,19 +1,13 @@
 """The assistant settings page: tenant admins write, agents read, API keys are write-only."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from llm.models import ProviderConfig
 from llm.selectors import provider_spec
+from testsupport.dashboard import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def url(people) -> str:

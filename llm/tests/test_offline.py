@@ -4,8 +4,8 @@ import re
 
 from llm.base import Delta, LLMRequest, Message, Reference, Usage
 from llm.providers.offline import LABELS, NOTHING_FOUND, OfflineProvider, split_sentences, terms
-from llm.tests.helpers import collect, text_of
 from llm.tokens import estimate_tokens
+from testsupport.llm import collect, text_of
 
 WARRANTY = Reference(
     1,

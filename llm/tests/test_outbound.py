@@ -17,9 +17,9 @@ from llm import outbound, selectors
 from llm.base import ProviderError
 from llm.chain import AllProvidersFailed, stream_with_fallback
 from llm.providers import build_provider
-from llm.tests.helpers import REQUEST, collect, spec_for
-from llm.tests.test_api import assert_error, body, put
-from llm.tests.wire_server import llm_wire_server
+from testsupport.api import assert_error
+from testsupport.llm import REQUEST, assistant_body, assistant_put, collect, spec_for
+from testsupport.wire_server import wire_server
 
 PUBLIC = "93.184.215.14"
 
@@ -64,7 +64,9 @@ def test_saving_refuses_a_nat64_6to4_or_mapped_form_of_an_internal_address(tenan
     provider = {"kind": "openai_compatible", "model": "llama", "base_url": base_url}
 
     error = assert_error(
-        put(tenant_a.client("tenant_admin"), tenant_a, body(providers=[provider])), 400, "validation_error"
+        assistant_put(tenant_a.client("tenant_admin"), tenant_a, assistant_body(providers=[provider])),
+        400,
+        "validation_error",
     )
 
     assert "internal address" in str(error["details"])
@@ -107,7 +109,7 @@ def test_a_name_that_resolves_public_at_save_and_loopback_at_chat_is_refused_at_
     tenant_a, settings, fake_dns, kind, path
 ):
     settings.LLM_ALLOW_PRIVATE_BASE_URLS = False
-    with llm_wire_server() as server:
+    with wire_server() as server:
         provider = {
             "kind": kind,
             "model": "rebound",
@@ -115,7 +117,7 @@ def test_a_name_that_resolves_public_at_save_and_loopback_at_chat_is_refused_at_
             "api_key": server.api_key,
             "timeout_seconds": 2,
         }
-        saved = put(tenant_a.client("tenant_admin"), tenant_a, body(providers=[provider]))
+        saved = assistant_put(tenant_a.client("tenant_admin"), tenant_a, assistant_body(providers=[provider]))
         assert saved.status_code == 200, saved.content  # public when saved
 
         fake_dns.address = "127.0.0.1"  # the name's owner rebinds it to the platform's own host
@@ -135,14 +137,19 @@ def test_a_rebound_name_still_connects_when_the_operator_allows_private_addresse
 ):
     settings.LLM_ALLOW_PRIVATE_BASE_URLS = True
     fake_dns.address = "127.0.0.1"
-    with llm_wire_server() as server:
+    with wire_server() as server:
         provider = {
             "kind": "openai_compatible",
             "model": "local-model",
             "base_url": f"http://{fake_dns.name}:{server.port}/v1",
             "api_key": server.api_key,
         }
-        assert put(tenant_a.client("tenant_admin"), tenant_a, body(providers=[provider])).status_code == 200
+        assert (
+            assistant_put(
+                tenant_a.client("tenant_admin"), tenant_a, assistant_body(providers=[provider])
+            ).status_code
+            == 200
+        )
 
         events = _chat_with_the_stored_chain(tenant_a.tenant)
 
@@ -183,7 +190,7 @@ def redirecting_server(location: str, status: int = 307):
 @pytest.mark.parametrize("kind", ["openai_compatible", "anthropic"])
 def test_a_provider_never_follows_a_redirect(settings, kind):
     settings.LLM_ALLOW_PRIVATE_BASE_URLS = True  # both servers are local: only the redirect is at stake
-    with llm_wire_server() as second, redirecting_server(second.root_url) as (first_url, seen):
+    with wire_server() as second, redirecting_server(second.root_url) as (first_url, seen):
         spec = spec_for(
             second, kind, "redirected", base_url=first_url + ("/v1" if kind != "anthropic" else "")
         )

@@ -13,9 +13,9 @@ from llm.base import Delta, LLMRequest, Message, ProviderError, Usage
 from llm.providers import ProviderSpec, build_provider
 from llm.providers._common import redact, status_error
 from llm.providers.anthropic_messages import anthropic_messages
-from llm.tests.helpers import QUESTION, REQUEST, collect, spec_for, text_of, usage_of
-from llm.tests.wire_server import llm_wire_server
 from llm.tokens import estimate_tokens
+from testsupport.llm import QUESTION, REQUEST, collect, spec_for, text_of, usage_of
+from testsupport.wire_server import wire_server
 
 NETWORK_KINDS = ["openai", "openai_compatible", "azure_openai", "anthropic"]
 SECRET = "sk-live-abcdefghijklmnop0123456789"
@@ -23,7 +23,7 @@ SECRET = "sk-live-abcdefghijklmnop0123456789"
 
 @pytest.fixture(scope="module")
 def server():
-    with llm_wire_server(hang_seconds=10) as running:
+    with wire_server(hang_seconds=10) as running:
         yield running
 
 
@@ -132,7 +132,7 @@ def test_anthropic_messages_skip_empty_turns():
 
 
 def test_openai_compatible_server_without_key_gets_a_placeholder():
-    with llm_wire_server(api_key=None) as open_server:
+    with wire_server(api_key=None) as open_server:
         events = stream_of(spec_for(open_server, "openai_compatible", "local-llama", api_key=""))
     assert text_of(events).startswith("Answer from local-llama")
     assert open_server.requests[-1].headers["authorization"] == "Bearer no-key"
@@ -219,7 +219,7 @@ async def _read_then_close(provider, deltas: int) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_closing_the_stream_mid_answer_closes_the_http_stream(kind):
-    with llm_wire_server() as fresh:
+    with wire_server() as fresh:
         provider = build_provider(spec_for(fresh, kind, "paced-200-20"))
         seen = asyncio.run(_read_then_close(provider, 3))
 
@@ -248,7 +248,7 @@ async def _cancel_after(provider, deltas: int) -> None:
 
 @pytest.mark.parametrize("kind", ["openai_compatible", "anthropic"])
 def test_cancelling_the_consumer_closes_the_http_stream(kind):
-    with llm_wire_server() as fresh:
+    with wire_server() as fresh:
         asyncio.run(_cancel_after(build_provider(spec_for(fresh, kind, "paced-200-20")), 2))
 
         assert fresh.wait_for(lambda: fresh.closed_early == 1, timeout=3)

@@ -14,8 +14,8 @@ from llm.models import ProviderConfig, UsageDay
 from llm.providers.offline import OfflineProvider
 from llm.providers.openai_chat import OpenAIChatProvider
 from llm.providers.unavailable import UnavailableProvider
-from llm.tests.helpers import REQUEST, collect, text_of
 from tenants.errors import APIError
+from testsupport.llm import REQUEST, collect, text_of
 
 pytestmark = pytest.mark.django_db
 

@@ -3,28 +3,14 @@
 import pytest
 
 from accounts.services import invitation_create
-from conftest import make_user
 from conversations.models import Conversation, Message
-from knowledge.models import Document, Faq
+from knowledge.models import Faq
 from line_channel.services import line_channel_create
 from tenants.roles import Role
 from tenants.services import membership_create
+from testsupport.documents import a_ready_document
+from testsupport.people import make_user
 from widgets.services import widget_create
-
-
-def a_ready_document(tenant) -> Document:
-    """A document row marked ready (no file, no vectors): for endpoints that only name one."""
-    return Document.objects.create(
-        tenant=tenant,
-        title="退貨政策",
-        filename="policy.txt",
-        kind="txt",
-        content_type="text/plain",
-        size_bytes=10,
-        sha256="0" * 64,
-        file_path=f"tenants/{tenant.pk}/documents/policy.txt",
-        status=Document.Status.READY,
-    )
 
 
 @pytest.fixture

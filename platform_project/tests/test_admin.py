@@ -1,7 +1,7 @@
 import pytest
 
-from conftest import PASSWORD
 from tenants.models import Tenant
+from testsupport.people import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,9 @@ door it came through; tenant admins read their tenant's trail, operators everyon
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import PASSWORD, client_for
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.models import AuditEvent, Membership
+from testsupport.api import assert_error
+from testsupport.people import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,8 @@ import io
 import re
 import shlex
 
-from conftest import ROOT
 from platform_project.management.commands.serve import Command as ServeCommand
-from platform_project.tests.test_settings import load_settings
+from testsupport.environment import ROOT, load_settings
 
 
 def dockerfile_environment() -> dict[str, str]:

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from conftest import PASSWORD, ROOT
+from testsupport.environment import ROOT
+from testsupport.people import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

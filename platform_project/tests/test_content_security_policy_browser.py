@@ -4,10 +4,10 @@ image or connection) on any of them."""
 
 import pytest
 
-from conftest import PASSWORD
 from conversations.models import Conversation, Message
-from conversations.tests.test_dashboard_browser import TIMEOUT_MS, browser, sign_in  # noqa: F401
-from platform_project.tests.conftest import a_ready_document
+from testsupport.browser import TIMEOUT_MS, sign_in
+from testsupport.documents import a_ready_document
+from testsupport.people import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

@@ -4,7 +4,8 @@ import pytest
 from django.test import RequestFactory
 
 from platform_project.errors import server_error
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
+from testsupport.people import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,6 @@ def test_browsers_get_an_html_error_page_outside_the_api(client):
 
 
 def test_chinese_text_is_returned_unescaped(platform_admin):
-    from conftest import client_for
 
     response = client_for(platform_admin).post("/v1/tenants", {"name": "好公司"}, format="json")
     assert "好公司".encode() in response.content

@@ -17,14 +17,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.backends.signals import connection_created
 from django.test import override_settings
 
-from conftest import require_service
 from conversations.models import Conversation, Message
-from conversations.tests.conftest import use_provider
-from conversations.tests.test_websocket import TIMEOUT, post, receive, socket_url, token, until
 from knowledge.models import Document
-from llm.tests.wire_server import llm_wire_server
-from platform_project.tests.conftest import a_ready_document
-from platform_project.tests.test_access_matrix import assert_error
+from testsupport.api import assert_error
+from testsupport.documents import a_ready_document
+from testsupport.environment import require_service
+from testsupport.live import TIMEOUT, post, receive, socket_url, token, until
+from testsupport.llm import use_provider
+from testsupport.wire_server import wire_server
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
@@ -411,7 +411,7 @@ def test_an_sse_answer_whose_connection_drops_ends_with_an_error_event_and_the_n
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     path = f"/v1/tenants/{tenant_a.tenant.pk}/chat/stream"
     bearer = token(tenant_a, "end_user")
-    with llm_wire_server(api_key=None) as server:
+    with wire_server(api_key=None) as server:
         use_provider(tenant_a, server, "paced-30-40", kind="openai_compatible")
 
         stream = post(live_asgi, path, bearer, {"message": "Tell me everything."}, accept="text/event-stream")
@@ -454,7 +454,7 @@ def test_a_websocket_answer_whose_connection_drops_gets_an_error_event_and_the_s
 
     settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
     url = socket_url(live_asgi, tenant_a, "end_user")
-    with llm_wire_server(api_key=None) as server:
+    with wire_server(api_key=None) as server:
         use_provider(tenant_a, server, "paced-30-40", kind="openai_compatible")
 
         async def scenario():

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from conftest import PASSWORD, client_for
+from testsupport.people import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 

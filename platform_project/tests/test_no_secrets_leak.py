@@ -3,10 +3,10 @@
 import pytest
 
 from accounts.models import User
-from conftest import client_for
 from llm.models import ProviderConfig
 from llm.services import assistant_update
-from platform_project.tests.test_access_matrix import ENDPOINTS, call
+from testsupport.endpoints import ENDPOINTS, call
+from testsupport.people import PASSWORD, client_for
 
 API_KEY = "sk-live-do-not-leak-0123456789abcdef"
 
@@ -31,7 +31,6 @@ def test_no_read_endpoint_leaks_a_secret(endpoint, tenant_a, platform_admin, obj
 
 @pytest.mark.django_db
 def test_the_current_user_and_login_answers_carry_no_hash(tenant_a, anonymous):
-    from conftest import PASSWORD
 
     me = client_for(tenant_a.end_user, tenant=tenant_a.tenant).get("/v1/auth/me").content.decode()
     login = anonymous.post(

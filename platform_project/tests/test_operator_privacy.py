@@ -4,12 +4,12 @@ tenant's audit trail nor in the lists members read. Operators themselves still s
 
 import pytest
 
-from conftest import PASSWORD, client_for, make_user
 from conversations.models import Conversation, Message
-from platform_project.tests.conftest import a_ready_document
 from tenants.models import AuditEvent
 from tenants.roles import Role
 from tenants.services import membership_create
+from testsupport.documents import a_ready_document
+from testsupport.people import PASSWORD, client_for, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from testsupport.environment import ROOT
 
 
 def test_the_openapi_schema_is_valid_and_warning_free():

@@ -6,24 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
-
-
-def load_settings(*, show: str = "settings.DEBUG", **environment) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY"}}
-    env.update(environment)
-    return subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
-        [
-            sys.executable,
-            "-c",
-            f"import django; django.setup(); from django.conf import settings; print({show})",
-        ],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "platform_project.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from testsupport.environment import ROOT, load_settings
 
 
 @pytest.mark.parametrize("secret", [None, "", "short", "insecure-development-key-do-not-use-in-production"])

@@ -9,12 +9,13 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from conftest import client_for, committed
 from knowledge import vector_index
 from knowledge.embedding import get_embedder
 from knowledge.models import KeywordCorpus, TermFrequency
-from knowledge.tests.test_documents_api import RETURNS_POLICY, WARRANTY, collection, stored_files, uploaded
 from tenants.models import AuditEvent, Tenant
+from testsupport.documents import RETURNS_POLICY, WARRANTY, collection, stored_files, uploaded
+from testsupport.environment import committed
+from testsupport.people import client_for
 
 pytestmark = pytest.mark.django_db
 

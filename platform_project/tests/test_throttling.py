@@ -3,8 +3,8 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.throttling import RegistrationThrottle, TenantUploadThrottle
+from testsupport.api import assert_error
 
 pytestmark = pytest.mark.django_db
 

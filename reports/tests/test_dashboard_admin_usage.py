@@ -2,9 +2,9 @@
 
 import pytest
 
-from conftest import PASSWORD
 from llm.base import Usage
 from llm.services import usage_record
+from testsupport.people import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -8,14 +8,9 @@ from django.test import Client
 
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.services import membership_create
+from testsupport.dashboard import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def overview(tenant) -> str:

@@ -1,8 +1,8 @@
 import pytest
 
-from conftest import client_for
-from platform_project.tests.test_access_matrix import assert_error
 from tenants.models import Membership, Tenant
+from testsupport.api import assert_error
+from testsupport.people import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,6 @@ import hmac
 import pytest
 from rest_framework.test import APIClient
 
-from conversations.tests.conftest import knowledge_a  # noqa: F401 - a fixture, used by name
 from widgets import services
 
 SHOP = "https://shop.example.com.tw"

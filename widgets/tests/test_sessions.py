@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from conftest import client_for
 from conversations.models import Contact
+from testsupport.people import client_for
 from widgets.models import Visitor
 from widgets.tests.conftest import SHOP, open_session, visitor_client, visitor_hash
 from widgets.tokens import VisitorToken, visitor_token_for

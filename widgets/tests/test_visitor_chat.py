@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from conftest import client_for
 from conversations import services as conversation_services
 from conversations.models import Conversation
+from testsupport.people import client_for
 from widgets.models import Visitor
 from widgets.tests.conftest import open_session, visitor_client
 

@@ -9,8 +9,8 @@ from websockets.asyncio.client import connect
 
 from accounts.services import token_pair_for
 from conversations.models import Conversation
-from conversations.tests.test_websocket import post, receive, until
 from tenants.models import Membership
+from testsupport.live import post, receive, until
 from widgets.models import Visitor
 from widgets.services import visitor_session_open
 from widgets.tests.conftest import SHOP

@@ -6,9 +6,10 @@ chat."""
 import pytest
 
 from knowledge.retrieval import RetrievalSettings
-from knowledge.tests.test_dashboard_documents import signed_in, url
 from llm.assistant import AssistantSettings
-from llm.tests.test_api import assert_error
+from testsupport.api import assert_error
+from testsupport.dashboard import RETRIEVAL_FORM, dashboard_url, signed_in
+from testsupport.people import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +89,6 @@ def test_an_unknown_section_may_still_be_removed(stored):
 
 
 def test_a_tenant_created_with_invalid_settings_is_refused(platform_admin):
-    from conftest import client_for
     from tenants.models import Tenant
 
     response = client_for(platform_admin).post(
@@ -134,27 +134,21 @@ def test_search_and_chat_still_work_with_bad_values_stored(tenant_a, milvus_uri)
 
 
 def test_the_dashboard_form_refuses_what_the_schema_refuses(tenant_a):
-    values = {
-        "mode": "keyword",
-        "top_k": 3,
-        "fusion": "rrf",
-        "dense_weight": 0.4,
-        "keyword_weight": 0.6,
-        "chinese_dense_weight": 0.3,
-        "chinese_keyword_weight": 0.7,
-        "rrf_k": 60,
-        "score_threshold": "",
-        "candidates": 40,
-    }
+    values = RETRIEVAL_FORM
     admin = signed_in(tenant_a.tenant_admin)
 
     assert (
-        admin.post(url("settings-retrieval", tenant_a), {**values, "score_threshold": "1e300"}).status_code
+        admin.post(
+            dashboard_url("settings-retrieval", tenant_a), {**values, "score_threshold": "1e300"}
+        ).status_code
         == 400
     )
     assert (
-        admin.post(url("settings-retrieval", tenant_a), {**values, "candidates": 100_000}).status_code == 400
+        admin.post(
+            dashboard_url("settings-retrieval", tenant_a), {**values, "candidates": 100_000}
+        ).status_code
+        == 400
     )
     tenant_a.tenant.refresh_from_db()
     assert "retrieval" not in tenant_a.tenant.settings
-    assert admin.post(url("settings-retrieval", tenant_a), values).status_code == 302
+    assert admin.post(dashboard_url("settings-retrieval", tenant_a), values).status_code == 302

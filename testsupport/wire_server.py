@@ -1,21 +1,27 @@
-"""A local HTTP server speaking the OpenAI, Azure OpenAI and Anthropic chat wire formats, for
-tests (and benchmarks) of the real client libraries.
+"""A local HTTP server speaking the OpenAI, Azure OpenAI and Anthropic wire formats (chat and
+embeddings), for tests (and benchmarks) of the real client libraries.
 
-    with llm_wire_server() as server:
+    with wire_server() as server:
         client = openai.AsyncOpenAI(api_key=server.api_key, base_url=server.base_url)
         anthropic.AsyncAnthropic(api_key=server.api_key, base_url=server.root_url)
         openai.AsyncAzureOpenAI(api_key=server.api_key, azure_endpoint=server.root_url, api_version="2024-10-21")
 
-Routes: OpenAI `POST /v1/chat/completions` (`Authorization: Bearer KEY`), Azure
-`POST /openai/deployments/{deployment}/chat/completions?api-version=…` (`api-key: KEY`), Anthropic
-`POST /v1/messages` (`x-api-key: KEY` or, as anthropic 2.x sends it, `Authorization: Bearer KEY`;
-and `anthropic-version`). Each answers JSON, or server-sent
-events when the body asks for `stream: true` (OpenAI: `data: {chunk}` lines, a usage chunk when
-`stream_options.include_usage`, then `data: [DONE]`; Anthropic: message_start … message_stop).
-A wrong key gets 401 in the provider's own error format; `api_key=None` accepts any key (an
-open OpenAI-compatible server).
+Routes: OpenAI `POST /v1/chat/completions` and `POST /v1/embeddings` (`Authorization: Bearer
+KEY`), Azure `POST /openai/deployments/{deployment}/chat/completions?api-version=…` and
+`…/{deployment}/embeddings?api-version=…` (`api-key: KEY`), Anthropic `POST /v1/messages`
+(`x-api-key: KEY` or, as anthropic 2.x sends it, `Authorization: Bearer KEY`; and
+`anthropic-version`). Chat answers JSON, or server-sent events when the body asks for
+`stream: true` (OpenAI: `data: {chunk}` lines, a usage chunk when `stream_options.include_usage`,
+then `data: [DONE]`; Anthropic: message_start … message_stop). A wrong key gets 401 in the
+provider's own error format; `api_key=None` accepts any key (an open OpenAI-compatible server).
 
-The model (Azure: the deployment) chooses the behaviour, so that one server serves every test:
+Embeddings are deterministic, deliberately unnormalised vectors (`server.vector_for(model,
+text)`), of the real model's dimension for the models in MODEL_DIMENSIONS and `default_dimension`
+for any other, in the float or base64 encoding the client asks for, listed out of order (clients
+must place them by their index). The model is the body's, or on Azure the deployment.
+
+For chat, the model (Azure: the deployment) chooses the behaviour, so that one server serves
+every test:
 
 - any other name: a deterministic answer, `Answer from MODEL [1]: ` and the first 40 characters
   of the last user message, one word per delta;
@@ -30,15 +36,21 @@ The model (Azure: the deployment) chooses the behaviour, so that one server serv
   time it was sent (`w3@1764000000.123456 `; OpenAI routes), for benchmarks, and to show that a
   client closing early stops the generation.
 
-Counters: `requests` (every request: route, model, headers, JSON body), `active_streams` (streams
-being written now), `streams_started`, `streams_completed`, and `closed_early` (streams the client
-closed before their end: seen as a failed write or a closed socket between deltas).
-`wait_for(lambda: server.closed_early == 1)` polls for a condition the server reaches in its
-own threads. Streams run in daemon threads (`ThreadingHTTPServer`), hundreds at once.
+On every route a test may also tell the server to answer an error status (`fail_with`, for the
+next N requests or all of them) or to hold every request without answering (`stall_for`).
+
+Counters: `requests` (every request: route, model, headers, query, JSON body; `inputs` for the
+texts of an embeddings request), `active_streams` (streams being written now), `streams_started`,
+`streams_completed`, and `closed_early` (streams the client closed before their end: seen as a
+failed write or a closed socket between deltas). `wait_for(lambda: server.closed_early == 1)`
+polls for a condition the server reaches in its own threads. Requests run in daemon threads
+(`ThreadingHTTPServer`), hundreds at once.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import select
@@ -47,13 +59,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
 
 _PACED = re.compile(r"^paced-(\d+)-(\d+)$")
 _DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _CREATED = 1_700_000_000
+
+# What the real service returns for its embedding models; any other model gets `default_dimension`.
+MODEL_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
 
 
 @dataclass
@@ -66,6 +87,20 @@ class RecordedRequest:
     route: str  # openai, azure, anthropic, or unknown
     model: str
 
+    @property
+    def inputs(self) -> list[str]:
+        """The texts of an embeddings request (a lone string counts as one)."""
+        raw = (self.body or {}).get("input")
+        return [raw] if isinstance(raw, str) else list(raw or [])
+
+
+@dataclass
+class _Failure:
+    status: int
+    message: str
+    remaining: int | None  # None: every request from now on
+    headers: dict[str, str] = field(default_factory=dict)
+
 
 class ClientGone(Exception):
     """The client closed the connection while a stream was being written."""
@@ -77,12 +112,20 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-class LLMWireServer:
+class WireServer:
     def __init__(
-        self, *, api_key: str | None = "test-key", hang_seconds: float = 30.0, port: int = 0
+        self,
+        *,
+        api_key: str | None = "test-key",
+        hang_seconds: float = 30.0,
+        port: int = 0,
+        default_dimension: int = 8,
+        dimensions: dict[str, int] | None = None,
     ) -> None:
         self.api_key = api_key
         self.hang_seconds = hang_seconds
+        self.default_dimension = default_dimension
+        self.dimensions = {**MODEL_DIMENSIONS, **(dimensions or {})}
         self.requests: list[RecordedRequest] = []
         self.active_streams = 0
         self.streams_started = 0
@@ -90,13 +133,15 @@ class LLMWireServer:
         self.closed_early = 0
         self.last_usage: dict[str, int] | None = None
         self._flaky_seen: set[tuple[str, str]] = set()
+        self._failures: list[_Failure] = []
+        self._stall_seconds = 0.0
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._server = _Server(("127.0.0.1", port), _make_handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
-            name="llm-wire-server",
+            name="wire-server",
             daemon=True,
         )
 
@@ -115,6 +160,37 @@ class LLMWireServer:
     def base_url(self) -> str:
         """For OpenAI-style clients' `base_url`."""
         return f"{self.root_url}/v1"
+
+    # --- behaviour ---
+
+    def fail_with(
+        self,
+        status: int,
+        *,
+        times: int | None = None,
+        message: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` requests (every one, when None) with this status, in the
+        route's own error format, before any other check."""
+        with self._lock:
+            self._failures.append(
+                _Failure(status, message or f"wire server failure {status}", times, dict(headers or {}))
+            )
+
+    def stall_for(self, seconds: float) -> None:
+        """Hold every request this long before answering (released early when the server stops)."""
+        self._stall_seconds = seconds
+
+    def dimension_for(self, model: str) -> int:
+        return self.dimensions.get(model, self.default_dimension)
+
+    def vector_for(self, model: str, text: str) -> np.ndarray:
+        """The embedding the server returns for this text, before any normalisation."""
+        seed = int.from_bytes(hashlib.sha256(f"{model}\0{text}".encode()).digest()[:8], "little")
+        return (np.random.default_rng(seed).standard_normal(self.dimension_for(model)) * 3.0).astype(
+            np.float32
+        )
 
     # --- lifecycle ---
 
@@ -138,6 +214,10 @@ class LLMWireServer:
     def requests_for(self, model: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.model == model]
 
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path.endswith("/embeddings")]
+
     # --- bookkeeping (handler threads) ---
 
     def _count(self, name: str, change: int = 1) -> None:
@@ -150,6 +230,17 @@ class LLMWireServer:
                 return False
             self._flaky_seen.add((route, model))
             return True
+
+    def _next_failure(self) -> _Failure | None:
+        with self._lock:
+            if not self._failures:
+                return None
+            failure = self._failures[0]
+            if failure.remaining is not None:
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    self._failures.pop(0)
+            return failure
 
 
 def _last_user_text(messages: object) -> str:
@@ -200,7 +291,28 @@ def _anthropic_error(kind: str, message: str) -> dict:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
+def _failure_payload(route: str, status: int, message: str) -> dict:
+    """An error status in the route's own format, with the type the provider gives it."""
+    if route == "anthropic":
+        if status == 429:
+            kind = "rate_limit_error"
+        elif status == 401:
+            kind = "authentication_error"
+        elif status < 500:
+            kind = "invalid_request_error"
+        else:
+            kind = "api_error"
+        return _anthropic_error(kind, message)
+    if status == 429:
+        kind = "rate_limit_exceeded"
+    elif status >= 500:
+        kind = "server_error"
+    else:
+        kind = "invalid_request_error"
+    return _openai_error(status, message, kind)
+
+
+def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -295,12 +407,13 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
                 body = None
             headers = {name.lower(): value for name, value in self.headers.items()}
             parts = url.path.strip("/").split("/")
-            if parts == ["v1", "chat", "completions"]:
+            embeddings = parts[-1] == "embeddings"
+            if parts in (["v1", "chat", "completions"], ["v1", "embeddings"]):
                 route, model = "openai", str((body or {}).get("model") or "")
             elif (
-                len(parts) == 5
+                len(parts) in (4, 5)
                 and parts[:2] == ["openai", "deployments"]
-                and parts[3:] == ["chat", "completions"]
+                and parts[3:] in (["chat", "completions"], ["embeddings"])
             ):
                 route, model = "azure", parts[2]
             elif parts == ["v1", "messages"]:
@@ -310,6 +423,14 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.requests.append(RecordedRequest("POST", url.path, query, headers, body, route, model))
 
+            if server._stall_seconds:
+                server._released.wait(server._stall_seconds)
+            failure = server._next_failure()
+            if failure is not None:
+                self._send_json(
+                    failure.status, _failure_payload(route, failure.status, failure.message), failure.headers
+                )
+                return
             if route == "unknown":
                 self._send_json(404, _openai_error(404, f"no route for {url.path}", "invalid_request_error"))
                 return
@@ -322,6 +443,9 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(
                     400, _anthropic_error("invalid_request_error", "anthropic-version: header is required")
                 )
+                return
+            if embeddings:
+                self._embeddings(model, body)
                 return
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not model:
                 self._bad_request(route, "The body needs a model and messages.")
@@ -373,13 +497,44 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(400, _openai_error(400, message, "invalid_request_error"))
 
         def _fail(self, route: str, status: int, headers: dict[str, str] | None = None) -> None:
-            if route == "anthropic":
-                kind = "rate_limit_error" if status == 429 else "api_error"
-                payload = _anthropic_error(kind, f"wire server failure {status}")
-            else:
-                kind = "rate_limit_exceeded" if status == 429 else "server_error"
-                payload = _openai_error(status, f"wire server failure {status}", kind)
-            self._send_json(status, payload, headers)
+            self._send_json(status, _failure_payload(route, status, f"wire server failure {status}"), headers)
+
+        def _embeddings(self, model: str, body: object) -> None:
+            if not isinstance(body, dict) or not model:
+                self._bad_request("openai", "you must provide a model parameter")
+                return
+            texts = body.get("input")
+            if isinstance(texts, str):
+                texts = [texts]
+            if (
+                not isinstance(texts, list)
+                or not texts
+                or not all(isinstance(text, str) and text for text in texts)
+            ):
+                self._bad_request("openai", "'$.input' is invalid.")
+                return
+            as_base64 = body.get("encoding_format") == "base64"
+            data = []
+            for index, text in enumerate(texts):
+                vector = server.vector_for(model, text)
+                encoded = (
+                    base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                    if as_base64
+                    else vector.tolist()
+                )
+                data.append({"object": "embedding", "index": index, "embedding": encoded})
+            tokens = sum(len(text.split()) or 1 for text in texts)
+            # Out of order on purpose: clients must place vectors by their index.
+            data.reverse()
+            self._send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                },
+            )
 
         def _behave(self, route: str, model: str, body: dict) -> None:
             streaming = bool(body.get("stream"))
@@ -545,11 +700,17 @@ def _make_handler(server: LLMWireServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def llm_wire_server(
-    *, api_key: str | None = "test-key", hang_seconds: float = 30.0
-) -> Iterator[LLMWireServer]:
+def wire_server(
+    *,
+    api_key: str | None = "test-key",
+    hang_seconds: float = 30.0,
+    default_dimension: int = 8,
+    dimensions: dict[str, int] | None = None,
+) -> Iterator[WireServer]:
     """Serve on a free local port for the duration of the block."""
-    server = LLMWireServer(api_key=api_key, hang_seconds=hang_seconds)
+    server = WireServer(
+        api_key=api_key, hang_seconds=hang_seconds, default_dimension=default_dimension, dimensions=dimensions
+    )
     server.start()
     try:
         yield server

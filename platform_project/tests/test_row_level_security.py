@@ -12,12 +12,13 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from websockets.asyncio.client import connect
 
-from conftest import require_service
 from conversations.models import Conversation, Message
 from knowledge.models import Document
 from tenants import rls
 from tenants.audit import audit_record
 from tenants.models import Membership, TenantQuerySet
+from testsupport.environment import require_service
+from testsupport.live import receive, socket_url
 
 pytestmark = pytest.mark.service
 
@@ -287,7 +288,6 @@ def test_the_event_stream_runs_in_the_tenants_scope(two_tenants, monkeypatch):
 def test_the_websocket_shows_nothing_of_another_tenant_even_without_its_filter(
     live_asgi, two_tenants, forgotten_filter
 ):
-    from conversations.tests.test_websocket import receive, socket_url
 
     tenant_a, tenant_b = two_tenants
     theirs = Conversation.objects.get(tenant=tenant_a.tenant)

@@ -1,0 +1,74 @@
+"""Sample documents and the ways tests put them in a tenant's knowledge base: uploaded through
+the API (ingested when the upload commits), or a bare row marked ready; and what the index and
+the media folder hold of them."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from knowledge import vector_index
+from knowledge.embedding import get_embedder
+from knowledge.models import Document
+from testsupport.environment import committed
+
+RETURNS_POLICY = (
+    "退貨政策\n\n"
+    "商品到貨後七天內，未拆封且包裝完整者，可申請全額退款。"
+    "已拆封的商品，若有瑕疵，請於三十天內聯絡客服更換。\n\n"
+    "運費說明\n\n"
+    "單筆訂單滿一千元免運費；未滿一千元者，本島運費為八十元，離島運費為一百五十元。"
+)
+WARRANTY = (
+    "Warranty\n\n"
+    "Every laptop carries a two-year limited warranty covering defects in materials and workmanship. "
+    "Batteries are covered for one year. Accidental damage such as drops or liquid spills is not covered.\n\n"
+    "Repairs\n\n"
+    "To request a repair, open a ticket with the serial number printed under the keyboard."
+)
+
+
+def upload(people, name: str, content: bytes, role: str = "tenant_admin", **extra):
+    """POST the file to the upload endpoint as `role`, committed (so ingestion is queued)."""
+    with committed():
+        return people.client(role).post(
+            f"/v1/tenants/{people.tenant.pk}/documents/upload",
+            {"file": SimpleUploadedFile(name, content), **extra},
+            format="multipart",
+        )
+
+
+def uploaded(people, name: str, content: bytes) -> Document:
+    response = upload(people, name, content)
+    assert response.status_code == 202, response.content
+    return Document.objects.get(pk=response.json()["id"])
+
+
+def a_ready_document(tenant) -> Document:
+    """A document row marked ready (no file, no vectors): for endpoints that only name one."""
+    return Document.objects.create(
+        tenant=tenant,
+        title="退貨政策",
+        filename="policy.txt",
+        kind="txt",
+        content_type="text/plain",
+        size_bytes=10,
+        sha256="0" * 64,
+        file_path=f"tenants/{tenant.pk}/documents/policy.txt",
+        status=Document.Status.READY,
+    )
+
+
+def collection() -> str:
+    """The vector collection of the embedder the settings choose."""
+    embedder = get_embedder()
+    return vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
+
+
+def vector_count(document: Document) -> int:
+    return vector_index.count(collection=collection(), tenant_id=document.tenant_id, document_id=document.pk)
+
+
+def stored_files(tenant) -> list[Path]:
+    folder = Path(settings.MEDIA_ROOT) / "tenants" / str(tenant.pk)
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []

@@ -1,0 +1,286 @@
+"""Every tenant endpoint of the API, with the capability the role matrix of DESIGN.md asks of
+its caller and the status it answers on success. A new tenant endpoint joins ENDPOINTS, and the
+access-matrix tests (platform_project/tests/test_access_matrix.py) cover it."""
+
+from dataclasses import dataclass
+
+from tenants.roles import Capability
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    capability: Capability
+    success: int
+    body: dict | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ENDPOINTS = [
+    Endpoint("tenant-read", "get", "/v1/tenants/{tenant}", Capability.READ_TENANT, 200),
+    Endpoint(
+        "tenant-update",
+        "patch",
+        "/v1/tenants/{tenant}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"description": "新的描述"},
+    ),
+    Endpoint("tenant-delete", "delete", "/v1/tenants/{tenant}", Capability.MANAGE_TENANTS, 204),
+    Endpoint("member-list", "get", "/v1/tenants/{tenant}/members", Capability.MANAGE_MEMBERS, 200),
+    Endpoint("member-read", "get", "/v1/tenants/{tenant}/members/{member}", Capability.MANAGE_MEMBERS, 200),
+    Endpoint(
+        "member-update",
+        "patch",
+        "/v1/tenants/{tenant}/members/{member}",
+        Capability.MANAGE_MEMBERS,
+        200,
+        {"role": "end_user"},
+    ),
+    Endpoint(
+        "member-delete", "delete", "/v1/tenants/{tenant}/members/{member}", Capability.MANAGE_MEMBERS, 204
+    ),
+    Endpoint("invitation-list", "get", "/v1/tenants/{tenant}/invitations", Capability.MANAGE_MEMBERS, 200),
+    Endpoint(
+        "invitation-create",
+        "post",
+        "/v1/tenants/{tenant}/invitations",
+        Capability.MANAGE_MEMBERS,
+        201,
+        {"email": "new@example.com", "role": "agent"},
+    ),
+    Endpoint(
+        "invitation-read",
+        "get",
+        "/v1/tenants/{tenant}/invitations/{invitation}",
+        Capability.MANAGE_MEMBERS,
+        200,
+    ),
+    Endpoint(
+        "invitation-delete",
+        "delete",
+        "/v1/tenants/{tenant}/invitations/{invitation}",
+        Capability.MANAGE_MEMBERS,
+        204,
+    ),
+    Endpoint("document-list", "get", "/v1/tenants/{tenant}/documents", Capability.READ_KNOWLEDGE, 200),
+    Endpoint(
+        "document-read", "get", "/v1/tenants/{tenant}/documents/{document}", Capability.READ_KNOWLEDGE, 200
+    ),
+    Endpoint(
+        "document-chunks",
+        "get",
+        "/v1/tenants/{tenant}/documents/{document}/chunks",
+        Capability.READ_KNOWLEDGE,
+        200,
+    ),
+    Endpoint(
+        "document-delete",
+        "delete",
+        "/v1/tenants/{tenant}/documents/{document}",
+        Capability.MANAGE_DOCUMENTS,
+        204,
+    ),
+    Endpoint(
+        "document-reindex",
+        "post",
+        "/v1/tenants/{tenant}/documents/{document}/reindex",
+        Capability.MANAGE_DOCUMENTS,
+        202,
+        {},
+    ),
+    Endpoint(
+        "documents-reindex",
+        "post",
+        "/v1/tenants/{tenant}/documents/reindex",
+        Capability.MANAGE_DOCUMENTS,
+        202,
+        {},
+    ),
+    Endpoint(
+        "knowledge-search",
+        "post",
+        "/v1/tenants/{tenant}/knowledge/search",
+        Capability.READ_KNOWLEDGE,
+        200,
+        {"query": "退貨政策"},
+    ),
+    Endpoint("assistant-read", "get", "/v1/tenants/{tenant}/assistant", Capability.READ_TENANT, 200),
+    Endpoint(
+        "assistant-update",
+        "put",
+        "/v1/tenants/{tenant}/assistant",
+        Capability.UPDATE_TENANT,
+        200,
+        {"system_prompt": "請用繁體中文回答。", "providers": [{"kind": "offline"}]},
+    ),
+    Endpoint("chat", "post", "/v1/tenants/{tenant}/chat", Capability.CHAT, 200, {"message": "退貨政策"}),
+    Endpoint(
+        "chat-stream",
+        "post",
+        "/v1/tenants/{tenant}/chat/stream",
+        Capability.CHAT,
+        200,
+        {"message": "退貨政策"},
+    ),
+    Endpoint(
+        "conversation-list",
+        "get",
+        "/v1/tenants/{tenant}/chat/conversations",
+        Capability.READ_CONVERSATIONS,
+        200,
+    ),
+    Endpoint(
+        "conversation-read",
+        "get",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}",
+        Capability.READ_CONVERSATIONS,
+        200,
+    ),
+    Endpoint(
+        "conversation-delete",
+        "delete",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}",
+        Capability.DELETE_CONVERSATIONS,
+        204,
+    ),
+    Endpoint(
+        "message-feedback",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/messages/{message}/feedback",
+        Capability.CHAT,
+        201,
+        {"rating": "up", "comment": "有幫助"},
+    ),
+    Endpoint(
+        "conversation-handoff",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/handoff",
+        Capability.CHAT,
+        200,
+        {"reason": "請真人協助"},
+    ),
+    Endpoint(
+        "conversation-take",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/take",
+        Capability.HANDLE_CONVERSATIONS,
+        200,
+        {},
+    ),
+    Endpoint(
+        "conversation-reply",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/reply",
+        Capability.HANDLE_CONVERSATIONS,
+        201,
+        {"message": "您好，我是客服。"},
+    ),
+    Endpoint(
+        "conversation-close",
+        "post",
+        "/v1/tenants/{tenant}/chat/conversations/{conversation}/close",
+        Capability.HANDLE_CONVERSATIONS,
+        200,
+        {},
+    ),
+    Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
+    Endpoint("audit", "get", "/v1/tenants/{tenant}/audit", Capability.VIEW_AUDIT, 200),
+    Endpoint("widget-list", "get", "/v1/tenants/{tenant}/widgets", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "widget-create",
+        "post",
+        "/v1/tenants/{tenant}/widgets",
+        Capability.UPDATE_TENANT,
+        201,
+        {"name": "官網客服", "allowed_origins": ["https://shop.example.com"]},
+    ),
+    Endpoint("widget-read", "get", "/v1/tenants/{tenant}/widgets/{widget}", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "widget-update",
+        "patch",
+        "/v1/tenants/{tenant}/widgets/{widget}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"greeting": "您好"},
+    ),
+    Endpoint(
+        "widget-rotate-secret",
+        "post",
+        "/v1/tenants/{tenant}/widgets/{widget}/rotate-secret",
+        Capability.UPDATE_TENANT,
+        200,
+        {},
+    ),
+    Endpoint(
+        "widget-delete", "delete", "/v1/tenants/{tenant}/widgets/{widget}", Capability.UPDATE_TENANT, 204
+    ),
+    Endpoint("faq-list", "get", "/v1/tenants/{tenant}/faqs", Capability.READ_KNOWLEDGE, 200),
+    Endpoint("faq-export", "get", "/v1/tenants/{tenant}/faqs/export", Capability.READ_KNOWLEDGE, 200),
+    Endpoint(
+        "faq-create",
+        "post",
+        "/v1/tenants/{tenant}/faqs",
+        Capability.MANAGE_DOCUMENTS,
+        201,
+        {"question": "退貨政策？", "answer": "七天內可退貨。"},
+    ),
+    Endpoint("faq-read", "get", "/v1/tenants/{tenant}/faqs/{faq}", Capability.READ_KNOWLEDGE, 200),
+    Endpoint(
+        "faq-update",
+        "patch",
+        "/v1/tenants/{tenant}/faqs/{faq}",
+        Capability.MANAGE_DOCUMENTS,
+        200,
+        {"answer": "每天 9 點開門。"},
+    ),
+    Endpoint("faq-delete", "delete", "/v1/tenants/{tenant}/faqs/{faq}", Capability.MANAGE_DOCUMENTS, 204),
+    Endpoint("line-channel-list", "get", "/v1/tenants/{tenant}/line-channels", Capability.UPDATE_TENANT, 200),
+    Endpoint(
+        "line-channel-create",
+        "post",
+        "/v1/tenants/{tenant}/line-channels",
+        Capability.UPDATE_TENANT,
+        201,
+        {
+            "name": "門市 LINE",
+            "channel_id": "1650000009",
+            "channel_secret": "abcdef0123456789abcdef0123456789",
+            "channel_access_token": "a-long-lived-channel-access-token",
+        },
+    ),
+    Endpoint(
+        "line-channel-read",
+        "get",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        200,
+    ),
+    Endpoint(
+        "line-channel-update",
+        "patch",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        200,
+        {"greeting": "歡迎！"},
+    ),
+    Endpoint(
+        "line-channel-delete",
+        "delete",
+        "/v1/tenants/{tenant}/line-channels/{line_channel}",
+        Capability.UPDATE_TENANT,
+        204,
+    ),
+]
+
+
+def call(client, endpoint: Endpoint, ids: dict, body=None):
+    url = endpoint.path.format(**ids)
+    payload = endpoint.body if body is None else body
+    if endpoint.method in {"post", "patch", "put"}:
+        return getattr(client, endpoint.method)(url, payload, format="json")
+    return getattr(client, endpoint.method)(url)
