@@ -7,4 +7,5 @@ from reports import views
 tenant = [
     path("", views.OverviewView.as_view(), name="overview"),
     path("usage/", views.UsageView.as_view(), name="usage"),
+    path("analytics/", views.AnalyticsView.as_view(), name="analytics"),
 ]

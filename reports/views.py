@@ -1,14 +1,18 @@
 """Dashboard pages of reports: the overview (this month against the plan) and usage. Thin:
 validate, call a report or a selector, answer."""
 
+import datetime as dt
+from urllib.parse import urlencode
+
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation
-from reports import usage
-from reports.forms import UsagePeriodForm
+from reports import analytics, usage
+from reports.api import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
+from reports.forms import AnalyticsFilterForm, UsagePeriodForm
 from tenants.dashboard import TenantDashboardMixin
 from tenants.roles import Capability
 
@@ -119,5 +123,87 @@ class UsageView(TenantDashboardMixin, TemplateView):
             report=report,
             days=list(reversed(report["days"])),
             chart=usage_chart(report["days"]),
+        )
+        return context
+
+
+def answers_chart(days: list[dict]) -> dict:
+    """An SVG chart's geometry, drawn server-side: per day, the answers stacked by what they
+    stood on (curated answer, knowledge, not answered), scaled to the busiest day."""
+    count = max(len(days), 1)
+    step = CHART_WIDTH / count
+    most = max((day["answers"] for day in days), default=0) or 1
+    bars = []
+    for index, day in enumerate(days):
+        y = CHART_HEIGHT
+        not_answered = day["no_knowledge"] + day["errors"]
+        for kind, value in (
+            ("faq", day["answered_by_faq"]),
+            ("knowledge", day["answered_by_knowledge"]),
+            ("none", not_answered),
+        ):
+            height = (CHART_HEIGHT - 10) * value / most
+            y -= height
+            if value:
+                bars.append(
+                    {
+                        "kind": kind,
+                        "x": round(index * step + step * 0.15, 1),
+                        "y": round(y, 1),
+                        "width": round(step * 0.7, 1),
+                        "height": round(height, 1),
+                        "day": day["day"],
+                        "value": value,
+                    }
+                )
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "bars": bars,
+        "max_answers": most if any(day["answers"] for day in days) else 0,
+        "first_day": days[0]["day"] if days else None,
+        "last_day": days[-1]["day"] if days else None,
+    }
+
+
+def _percent_of(rate: float | None) -> str:
+    return "–" if rate is None else f"{100 * rate:.0f}%"
+
+
+class AnalyticsView(TenantDashboardMixin, TemplateView):
+    """The analytics report of GET …/analytics, drawn: figures, a chart, per channel, and the
+    top unanswered questions, each with a link to write the curated answer for it."""
+
+    template_name = "dashboard/analytics.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:analytics"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = AnalyticsFilterForm(self.request.GET or None)
+        today = timezone.localdate()
+        since, until, channel = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today, None
+        if form.is_valid():
+            until = form.cleaned_data["until"] or today
+            since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+            channel = form.cleaned_data["channel"] or None
+            if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
+                form.add_error(
+                    "since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS}
+                )
+                since, until = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today
+        report = analytics.tenant_analytics(
+            tenant=self.request.tenant, since=since, until=until, channel=channel
+        )
+        faq_new = f"/dashboard/t/{self.request.tenant.pk}/faqs/new/"
+        for entry in report["unanswered"]:
+            entry["write_answer_url"] = f"{faq_new}?{urlencode({'question': entry['question']})}"
+        rates = report["rates"]
+        context.update(
+            form=form,
+            report=report,
+            chart=answers_chart(report["days"]),
+            percents={name: _percent_of(value) for name, value in rates.items()},
+            days=list(reversed(report["days"])),
         )
         return context

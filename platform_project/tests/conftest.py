@@ -1,11 +1,15 @@
 """Fixtures shared by the platform-wide tests."""
 
+from datetime import date, timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.services import invitation_create
 from conftest import make_user
-from conversations.models import Conversation, Message
+from conversations.models import Contact, Conversation, Message
 from knowledge.models import Document
+from reports.models import Export
 from tenants.roles import Role
 from tenants.services import membership_create
 
@@ -44,7 +48,17 @@ def objects_of_a(tenant_a, milvus_uri):
     answer = Message.objects.create(
         tenant=tenant_a.tenant, conversation=conversation, role="assistant", content="七天內可退貨。"
     )
+    contact = Contact.objects.create(tenant=tenant_a.tenant, channel="widget", name="訪客")
+    export = Export.objects.create(
+        tenant=tenant_a.tenant,
+        since=date(2025, 1, 1),
+        until=date(2025, 1, 31),
+        format="csv",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
     return {
+        "contact": contact.pk,
+        "export": export.pk,
         "tenant": tenant_a.tenant.pk,
         "member": member.pk,
         "invitation": invitation.pk,

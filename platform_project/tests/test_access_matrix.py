@@ -197,6 +197,24 @@ ENDPOINTS = [
     ),
     Endpoint("usage", "get", "/v1/tenants/{tenant}/usage", Capability.VIEW_USAGE, 200),
     Endpoint("audit", "get", "/v1/tenants/{tenant}/audit", Capability.VIEW_AUDIT, 200),
+    Endpoint("analytics", "get", "/v1/tenants/{tenant}/analytics", Capability.VIEW_USAGE, 200),
+    Endpoint(
+        "export-create",
+        "post",
+        "/v1/tenants/{tenant}/exports",
+        Capability.VIEW_USAGE,
+        202,
+        {"format": "csv", "since": "2025-01-01", "until": "2025-01-31"},
+    ),
+    Endpoint("export-read", "get", "/v1/tenants/{tenant}/exports/{export}", Capability.VIEW_USAGE, 200),
+    Endpoint(
+        "data-erasure",
+        "post",
+        "/v1/tenants/{tenant}/data-erasure",
+        Capability.MANAGE_MEMBERS,
+        200,
+        {"contact_id": "{contact}"},
+    ),
 ]
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
 ROLES = [PLATFORM_ADMIN, *Role.values]
@@ -205,6 +223,12 @@ ROLES = [PLATFORM_ADMIN, *Role.values]
 def call(client, endpoint: Endpoint, ids: dict, body=None):
     url = endpoint.path.format(**ids)
     payload = endpoint.body if body is None else body
+    if isinstance(payload, dict):
+        # A body may name an object of the fixture too: {"contact_id": "{contact}"}.
+        payload = {
+            key: value.format(**ids) if isinstance(value, str) and value.startswith("{") else value
+            for key, value in payload.items()
+        }
     if endpoint.method in {"post", "patch", "put"}:
         return getattr(client, endpoint.method)(url, payload, format="json")
     return getattr(client, endpoint.method)(url)

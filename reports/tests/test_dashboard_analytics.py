@@ -1,0 +1,43 @@
+"""The analytics page: the figures, a server-drawn chart, and each unanswered question with a
+link to write its curated answer; admins only, another tenant's page is 404."""
+
+import pytest
+from django.utils import timezone
+
+from conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, people, **query):
+    return client.get(f"/dashboard/t/{people.tenant.pk}/analytics/", query)
+
+
+def test_the_page_shows_figures_chart_and_a_link_to_answer_each_unanswered_question(
+    client, tenant_a, counted_a, django_assert_max_num_queries
+):
+    assert client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
+    with django_assert_max_num_queries(25):
+        response = page(client, tenant_a, since=str(timezone.localdate().replace(day=1)))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<svg" in html and "chart-bar-faq" in html and "chart-bar-none" in html
+    assert "火星车票怎么买" in html and "退費要多久？" in html
+    assert (
+        f"/dashboard/t/{tenant_a.tenant.pk}/faqs/new/?question=%E7%81%AB%E6%98%9F%E8%BD%A6%E7%A5%A8%E6%80%8E%E4%B9%88%E4%B9%B0"
+        in html
+    )
+    assert "<script>" not in html and "style=" not in html
+
+
+def test_agents_may_not_open_it_and_another_tenant_gets_404(client, tenant_a, tenant_b):
+    assert client.login(email=tenant_a.agent.email, password=PASSWORD)
+    assert page(client, tenant_a).status_code == 403
+    assert client.login(email=tenant_b.tenant_admin.email, password=PASSWORD)
+    assert page(client, tenant_a).status_code == 404
+
+
+def test_a_bad_period_is_said_not_crashed(client, tenant_a):
+    assert client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
+    response = page(client, tenant_a, since="2025-03-02", until="2025-03-01", channel="fax")
+    assert response.status_code == 200
