@@ -147,4 +147,5 @@ def test_the_query_count_does_not_grow_with_the_conversations(tenant_a, counted_
         message(more, at=now, role="user", content=f"問題 {index} 火星")
         message(more, at=now, role="assistant", content="找不到。", grounding="no_knowledge")
     assert queries_for_report() == before
-    assert before <= 10
+    # 9 aggregates and reads, and the transaction around the unanswered questions (PostgreSQL).
+    assert before <= 12
