@@ -168,3 +168,32 @@ def test_an_export_not_yet_written_cannot_be_downloaded(tenant_a, counted_a):
     response, _content = download(tenant_a, created["id"])
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "export_not_ready"
+
+
+def test_a_real_worker_writes_the_export(tenant_a, counted_a, celery_worker_process):
+    import time
+
+    celery_worker_process()
+    today = timezone.localdate()
+    response = tenant_a.client("tenant_admin").post(
+        exports_url(tenant_a),
+        {"since": str(today - dt.timedelta(days=6)), "until": str(today), "format": "jsonl"},
+        format="json",
+    )
+    assert response.status_code == 202
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and Export.objects.get(pk=response.json()["id"]).status != "ready":
+        time.sleep(0.3)
+    export = Export.objects.get(pk=response.json()["id"])
+    assert export.status == "ready", export.__dict__
+    _response, content = download(tenant_a, export.pk)
+    assert len(content.decode().splitlines()) == 12
+
+
+def test_the_beat_schedule_runs_the_daily_job(settings, tenant_a):
+    from platform_project.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+    entry = settings.CELERY_BEAT_SCHEDULE["reports-daily"]
+    assert entry["task"] in app.tasks
+    assert app.tasks[entry["task"]].apply().get()["tenants"] >= 1
