@@ -176,3 +176,7 @@ def counted_a(tenant_a, tenant_b) -> Counted:
     b_answer = message(other, at=hour_ago, role="assistant", content="找不到。", grounding="no_knowledge")
     rate(b_answer, rating="down", user=tenant_b.end_user)
     return counted
+
+
+# The knowledge of tenant A (a returns policy and a warranty), ingested for real.
+from conversations.tests.conftest import knowledge_a  # noqa: E402, F401

@@ -43,3 +43,23 @@ def test_a_bad_period_is_said_not_crashed(client, tenant_a):
     assert client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
     response = page(client, tenant_a, since="2025-03-02", until="2025-03-01", channel="fax")
     assert response.status_code == 200
+
+
+def test_a_question_the_knowledge_lacks_shows_in_the_unanswered_list(client, tenant_a, knowledge_a):
+    """End to end: the chat service records the grounding, the page lists the question."""
+    from asgiref.sync import async_to_sync
+
+    from conversations import chat, services
+
+    visitor = services.contact_create(tenant=tenant_a.tenant, channel="widget", name="訪客")
+    for text in ("How long is the battery covered by the warranty?", "火星的首都在哪裡？"):
+        turn = chat.turn_start(
+            tenant=tenant_a.tenant, contact=visitor, text=text, conversation_id=None, channel="widget"
+        )
+        async_to_sync(chat.turn_answer_whole)(turn)
+
+    assert client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
+    html = page(client, tenant_a).content.decode()
+    unanswered = html[html.index("unanswered") :]
+    assert "火星的首都在哪裡？" in unanswered
+    assert "battery" not in unanswered
