@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from conversations import selectors as conversation_selectors
@@ -17,7 +17,7 @@ from reports import analytics, selectors, services, usage
 from reports.models import Export
 from tenants.errors import APIError, Conflict
 from tenants.roles import Capability
-from tenants.scoping import TenantScopedAPIView, validated_input
+from tenants.scoping import TenantScopedAPIView, TenantScopedViewSet, validated_input
 
 TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
 EXPORT_PARAMETER = OpenApiParameter("export_id", str, OpenApiParameter.PATH)
@@ -133,15 +133,23 @@ class ExportExpired(APIError):
 
 
 @extend_schema(tags=["exports"], parameters=[TENANT_PARAMETER])
-class ExportListView(TenantScopedAPIView):
+class ExportViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """The tenant's exports, newest first, and new ones (tenant admins)."""
+
+    model = Export
     capability = Capability.VIEW_USAGE
+    serializer_class = ExportOutput
+
+    @extend_schema(summary="The tenant's exports, newest first")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         summary="Export the conversations of a period (one row a message) as CSV or JSON Lines",
         request=ExportInput,
         responses={202: ExportOutput},
     )
-    def post(self, request, tenant_id):
+    def create(self, request, tenant_id):
         data = validated_input(ExportInput, request.data)
         export = services.export_request(
             tenant=request.tenant,

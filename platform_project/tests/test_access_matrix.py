@@ -206,6 +206,7 @@ ENDPOINTS = [
         202,
         {"format": "csv", "since": "2025-01-01", "until": "2025-01-31"},
     ),
+    Endpoint("export-list", "get", "/v1/tenants/{tenant}/exports", Capability.VIEW_USAGE, 200),
     Endpoint("export-read", "get", "/v1/tenants/{tenant}/exports/{export}", Capability.VIEW_USAGE, 200),
     Endpoint(
         "data-erasure",

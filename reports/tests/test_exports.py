@@ -197,3 +197,13 @@ def test_the_beat_schedule_runs_the_daily_job(settings, tenant_a):
     entry = settings.CELERY_BEAT_SCHEDULE["reports-daily"]
     assert entry["task"] in app.tasks
     assert app.tasks[entry["task"]].apply().get()["tenants"] >= 1
+
+
+def test_the_list_shows_the_tenant_exports_only_newest_first(tenant_a, tenant_b, counted_a, eager_tasks):
+    first = request_export(tenant_a, format="csv")
+    second = request_export(tenant_a, format="jsonl")
+    request_export(tenant_b, format="csv")
+    listed = tenant_a.client("tenant_admin").get(exports_url(tenant_a)).json()
+    assert listed["count"] == 2
+    assert [row["id"] for row in listed["results"]] == [second["id"], first["id"]]
+    assert listed["results"][0]["download_url"].endswith(f"/exports/{second['id']}/download")
