@@ -140,6 +140,9 @@ class ExportViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     capability = Capability.VIEW_USAGE
     serializer_class = ExportOutput
 
+    def scope_queryset(self, queryset):
+        return queryset.order_by("-created_at", "id")
+
     @extend_schema(summary="The tenant's exports, newest first")
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)

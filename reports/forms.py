@@ -22,3 +22,9 @@ class AnalyticsFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["channel"].choices = [("", _("All channels")), *Conversation.Channel.choices]
+
+
+class ExportRequestForm(AnalyticsFilterForm):
+    format = forms.ChoiceField(
+        label=_("Format"), choices=[("csv", _("CSV (opens in Excel)")), ("jsonl", _("JSON Lines"))]
+    )

@@ -49,3 +49,7 @@ def customer_get(*, tenant: Tenant, user_id: int):
     if user is None:
         raise NotFound("No such user in this tenant.")
     return user
+
+
+def export_list(*, tenant: Tenant):
+    return Export.objects.for_tenant(tenant).order_by("-created_at", "id")

@@ -4,16 +4,20 @@ validate, call a report or a selector, answer."""
 import datetime as dt
 from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.http import FileResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation
-from reports import analytics, usage
+from reports import analytics, selectors, services, usage
 from reports.api import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
-from reports.forms import AnalyticsFilterForm, UsagePeriodForm
-from tenants.dashboard import TenantDashboardMixin
+from reports.forms import AnalyticsFilterForm, ExportRequestForm, UsagePeriodForm
+from reports.models import Export
+from tenants.dashboard import TenantDashboardMixin, forbidden
 from tenants.roles import Capability
 
 CHART_WIDTH = 600
@@ -207,3 +211,80 @@ class AnalyticsView(TenantDashboardMixin, TemplateView):
             days=list(reversed(report["days"])),
         )
         return context
+
+
+class ExportsView(TenantDashboardMixin, TemplateView):
+    """Request an export of the conversations and download the ready ones (tenant admins)."""
+
+    template_name = "dashboard/exports.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:analytics"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        today = timezone.localdate()
+        exports = list(selectors.export_list(tenant=self.request.tenant)[:20])
+        for export in exports:
+            export.downloadable = export.status == Export.Status.READY and not selectors.export_is_expired(
+                export
+            )
+        context.update(
+            form=form
+            or ExportRequestForm(
+                initial={
+                    "since": today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1),
+                    "until": today,
+                    "format": "csv",
+                }
+            ),
+            exports=exports,
+        )
+        return context
+
+    def post(self, request, tenant_id):
+        form = ExportRequestForm(request.POST)
+        if form.is_valid():
+            today = timezone.localdate()
+            until = form.cleaned_data["until"] or today
+            since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+            if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
+                form.add_error(
+                    "since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS}
+                )
+            else:
+                services.export_request(
+                    tenant=request.tenant,
+                    requested_by=request.user,
+                    since=since,
+                    until=until,
+                    format=form.cleaned_data["format"],
+                    channel=form.cleaned_data["channel"],
+                )
+                messages.success(request, _("The export is being written. Reload this page to download it."))
+                return redirect("dashboard:exports", tenant_id=request.tenant.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class ExportFileView(TenantDashboardMixin, View):
+    """A ready export's file, for the signed-in tenant admin (audited, as through the API)."""
+
+    capability = Capability.VIEW_USAGE
+
+    def get(self, request, tenant_id, export_id):
+        export = selectors.export_get(tenant=request.tenant, export_id=export_id)
+        if selectors.export_is_expired(export):
+            return forbidden(
+                request, _("This export has expired and its file was deleted. Request a new one."), 410
+            )
+        if export.status != Export.Status.READY:
+            return forbidden(request, _("This export is not ready yet."), 409)
+        path = services.export_download_record(export=export)
+        content_type = (
+            "text/csv; charset=utf-8" if export.format == Export.Format.CSV else "application/x-ndjson"
+        )
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"conversations-{export.since}-{export.until}.{export.format}",
+            content_type=content_type,
+        )

@@ -2,11 +2,12 @@
 link to write its curated answer; admins only, another tenant's page is 404."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
 
-from conftest import PASSWORD
+from conftest import PASSWORD, committed
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,37 @@ def test_a_question_the_knowledge_lacks_shows_in_the_unanswered_list(client, ten
     unanswered = html[html.index("unanswered") :]
     assert "火星的首都在哪裡？" in unanswered
     assert "battery" not in unanswered
+
+
+def test_an_admin_exports_from_the_dashboard_and_downloads_the_file(client, tenant_a, tenant_b, counted_a):
+    from platform_project.celery import app
+
+    assert client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
+    url = f"/dashboard/t/{tenant_a.tenant.pk}/exports/"
+    today = timezone.localdate()
+    app.conf.task_always_eager = True
+    try:
+        with committed():
+            response = client.post(
+                url,
+                {
+                    "since": str(today - dt.timedelta(days=6)),
+                    "until": str(today),
+                    "format": "csv",
+                    "channel": "",
+                },
+            )
+    finally:
+        app.conf.task_always_eager = False
+    assert response.status_code == 302
+    html = client.get(url).content.decode()
+    download = re.search(r'href="(/dashboard/t/[^"]+/download/)"', html)
+    assert download, html
+    file = client.get(download.group(1))
+    content = b"".join(file.streaming_content)
+    assert content.startswith(b"\xef\xbb\xbf") and "退貨政策是什麼？" in content.decode("utf-8-sig")
+    # Agents may not export; tenant B's admin does not see A's export.
+    assert client.login(email=tenant_a.agent.email, password=PASSWORD)
+    assert client.get(url).status_code == 403
+    assert client.login(email=tenant_b.tenant_admin.email, password=PASSWORD)
+    assert client.get(download.group(1)).status_code == 404
