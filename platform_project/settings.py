@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -206,6 +207,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Analytics, exports and retention (reports app). One daily job (Celery beat, started by
+# `make run` beside the worker) marks idle conversations abandoned, deletes conversations past
+# their tenant's retention and deletes expired export files, at this local hour.
+DAILY_JOBS_HOUR = env_int("DAILY_JOBS_HOUR", 3)
+if not 0 <= DAILY_JOBS_HOUR <= 23:
+    raise ImproperlyConfigured("DAILY_JOBS_HOUR must be an hour from 0 to 23.")
+CELERY_BEAT_SCHEDULE = {
+    "reports-daily": {
+        "task": "reports.tasks.daily_maintenance",
+        "schedule": crontab(hour=DAILY_JOBS_HOUR, minute=0),
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A conversation with no close and no message for this many hours counts as abandoned.
+CONVERSATION_ABANDONED_HOURS = env_int("CONVERSATION_ABANDONED_HOURS", 24)
+if CONVERSATION_ABANDONED_HOURS < 1:
+    raise ImproperlyConfigured("CONVERSATION_ABANDONED_HOURS must be at least 1.")
+# The operators' ceiling on a tenant's `conversation_retention_days` (0: no ceiling). With a
+# ceiling, a tenant that keeps conversations "forever" (0) keeps them this many days.
+CONVERSATION_RETENTION_MAX_DAYS = env_int("CONVERSATION_RETENTION_MAX_DAYS", 0)
+if CONVERSATION_RETENTION_MAX_DAYS < 0:
+    raise ImproperlyConfigured("CONVERSATION_RETENTION_MAX_DAYS must be 0 (no ceiling) or more.")
+# An export's file is deleted, and its download link dies, this many days after it is written.
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7)
+if EXPORT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("EXPORT_RETENTION_DAYS must be at least 1.")
 
 # Fair ingestion: documents wait as `pending` in the database and at most this many of one
 # tenant are queued or processing at a time, so that one tenant's backlog never stands in the

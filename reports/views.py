@@ -1,15 +1,23 @@
 """Dashboard pages of reports: the overview (this month against the plan) and usage. Thin:
 validate, call a report or a selector, answer."""
 
+import datetime as dt
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import FileResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation
-from reports import usage
-from reports.forms import UsagePeriodForm
-from tenants.dashboard import TenantDashboardMixin
+from reports import analytics, selectors, services, usage
+from reports.api import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
+from reports.forms import AnalyticsFilterForm, ExportRequestForm, UsagePeriodForm
+from reports.models import Export
+from tenants.dashboard import TenantDashboardMixin, forbidden
 from tenants.roles import Capability
 
 CHART_WIDTH = 600
@@ -121,3 +129,162 @@ class UsageView(TenantDashboardMixin, TemplateView):
             chart=usage_chart(report["days"]),
         )
         return context
+
+
+def answers_chart(days: list[dict]) -> dict:
+    """An SVG chart's geometry, drawn server-side: per day, the answers stacked by what they
+    stood on (curated answer, knowledge, not answered), scaled to the busiest day."""
+    count = max(len(days), 1)
+    step = CHART_WIDTH / count
+    most = max((day["answers"] for day in days), default=0) or 1
+    bars = []
+    for index, day in enumerate(days):
+        y = CHART_HEIGHT
+        not_answered = day["no_knowledge"] + day["errors"]
+        for kind, value in (
+            ("faq", day["answered_by_faq"]),
+            ("knowledge", day["answered_by_knowledge"]),
+            ("none", not_answered),
+        ):
+            height = (CHART_HEIGHT - 10) * value / most
+            y -= height
+            if value:
+                bars.append(
+                    {
+                        "kind": kind,
+                        "x": round(index * step + step * 0.15, 1),
+                        "y": round(y, 1),
+                        "width": round(step * 0.7, 1),
+                        "height": round(height, 1),
+                        "day": day["day"],
+                        "value": value,
+                    }
+                )
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "bars": bars,
+        "max_answers": most if any(day["answers"] for day in days) else 0,
+        "first_day": days[0]["day"] if days else None,
+        "last_day": days[-1]["day"] if days else None,
+    }
+
+
+def _percent_of(rate: float | None) -> str:
+    return "–" if rate is None else f"{100 * rate:.0f}%"
+
+
+class AnalyticsView(TenantDashboardMixin, TemplateView):
+    """The analytics report of GET …/analytics, drawn: figures, a chart, per channel, and the
+    top unanswered questions, each with a link to write the curated answer for it."""
+
+    template_name = "dashboard/analytics.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:analytics"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = AnalyticsFilterForm(self.request.GET or None)
+        today = timezone.localdate()
+        since, until, channel = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today, None
+        if form.is_valid():
+            until = form.cleaned_data["until"] or today
+            since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+            channel = form.cleaned_data["channel"] or None
+            if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
+                form.add_error(
+                    "since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS}
+                )
+                since, until = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today
+        report = analytics.tenant_analytics(
+            tenant=self.request.tenant, since=since, until=until, channel=channel
+        )
+        faq_new = f"/dashboard/t/{self.request.tenant.pk}/faqs/new/"
+        for entry in report["unanswered"]:
+            entry["write_answer_url"] = f"{faq_new}?{urlencode({'question': entry['question']})}"
+        rates = report["rates"]
+        context.update(
+            form=form,
+            report=report,
+            chart=answers_chart(report["days"]),
+            percents={name: _percent_of(value) for name, value in rates.items()},
+            days=list(reversed(report["days"])),
+        )
+        return context
+
+
+class ExportsView(TenantDashboardMixin, TemplateView):
+    """Request an export of the conversations and download the ready ones (tenant admins)."""
+
+    template_name = "dashboard/exports.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:analytics"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        today = timezone.localdate()
+        exports = list(selectors.export_list(tenant=self.request.tenant)[:20])
+        for export in exports:
+            export.downloadable = export.status == Export.Status.READY and not selectors.export_is_expired(
+                export
+            )
+        context.update(
+            form=form
+            or ExportRequestForm(
+                initial={
+                    "since": today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1),
+                    "until": today,
+                    "format": "csv",
+                }
+            ),
+            exports=exports,
+        )
+        return context
+
+    def post(self, request, tenant_id):
+        form = ExportRequestForm(request.POST)
+        if form.is_valid():
+            today = timezone.localdate()
+            until = form.cleaned_data["until"] or today
+            since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+            if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
+                form.add_error(
+                    "since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS}
+                )
+            else:
+                services.export_request(
+                    tenant=request.tenant,
+                    requested_by=request.user,
+                    since=since,
+                    until=until,
+                    format=form.cleaned_data["format"],
+                    channel=form.cleaned_data["channel"],
+                )
+                messages.success(request, _("The export is being written. Reload this page to download it."))
+                return redirect("dashboard:exports", tenant_id=request.tenant.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class ExportFileView(TenantDashboardMixin, View):
+    """A ready export's file, for the signed-in tenant admin (audited, as through the API)."""
+
+    capability = Capability.VIEW_USAGE
+
+    def get(self, request, tenant_id, export_id):
+        export = selectors.export_get(tenant=request.tenant, export_id=export_id)
+        if selectors.export_is_expired(export):
+            return forbidden(
+                request, _("This export has expired and its file was deleted. Request a new one."), 410
+            )
+        if export.status != Export.Status.READY:
+            return forbidden(request, _("This export is not ready yet."), 409)
+        path = services.export_download_record(export=export)
+        content_type = (
+            "text/csv; charset=utf-8" if export.format == Export.Format.CSV else "application/x-ndjson"
+        )
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"conversations-{export.since}-{export.until}.{export.format}",
+            content_type=content_type,
+        )

@@ -56,6 +56,7 @@ NAVIGATION = (
     NavItem("dashboard:members", gettext_lazy("Members"), Capability.MANAGE_MEMBERS, "users"),
     NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
+    NavItem("dashboard:analytics", gettext_lazy("Analytics"), Capability.VIEW_USAGE, "chart"),
 )
 
 

@@ -275,12 +275,37 @@ ENDPOINTS = [
         Capability.UPDATE_TENANT,
         204,
     ),
+    Endpoint("analytics", "get", "/v1/tenants/{tenant}/analytics", Capability.VIEW_USAGE, 200),
+    Endpoint(
+        "export-create",
+        "post",
+        "/v1/tenants/{tenant}/exports",
+        Capability.VIEW_USAGE,
+        202,
+        {"format": "csv", "since": "2025-01-01", "until": "2025-01-31"},
+    ),
+    Endpoint("export-list", "get", "/v1/tenants/{tenant}/exports", Capability.VIEW_USAGE, 200),
+    Endpoint("export-read", "get", "/v1/tenants/{tenant}/exports/{export}", Capability.VIEW_USAGE, 200),
+    Endpoint(
+        "data-erasure",
+        "post",
+        "/v1/tenants/{tenant}/data-erasure",
+        Capability.MANAGE_MEMBERS,
+        200,
+        {"contact_id": "{contact}"},
+    ),
 ]
 
 
 def call(client, endpoint: Endpoint, ids: dict, body=None):
     url = endpoint.path.format(**ids)
     payload = endpoint.body if body is None else body
+    if isinstance(payload, dict):
+        # A body may name an object of the fixture too: {"contact_id": "{contact}"}.
+        payload = {
+            key: value.format(**ids) if isinstance(value, str) and value.startswith("{") else value
+            for key, value in payload.items()
+        }
     if endpoint.method in {"post", "patch", "put"}:
         return getattr(client, endpoint.method)(url, payload, format="json")
     return getattr(client, endpoint.method)(url)

@@ -1,11 +1,15 @@
 """Fixtures shared by the platform-wide tests."""
 
+from datetime import date, timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.services import invitation_create
-from conversations.models import Conversation, Message
+from conversations.models import Contact, Conversation, Message
 from knowledge.models import Faq
 from line_channel.services import line_channel_create
+from reports.models import Export
 from tenants.roles import Role
 from tenants.services import membership_create
 from testsupport.documents import a_ready_document
@@ -45,8 +49,18 @@ def objects_of_a(tenant_a, milvus_uri):
     widget, _secret = widget_create(
         tenant=tenant_a.tenant, name="官網", allowed_origins=["https://shop.example.com"]
     )
+    contact = Contact.objects.create(tenant=tenant_a.tenant, channel="widget", name="訪客")
+    export = Export.objects.create(
+        tenant=tenant_a.tenant,
+        since=date(2025, 1, 1),
+        until=date(2025, 1, 31),
+        format="csv",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
     return {
         "widget": widget.pk,
+        "contact": contact.pk,
+        "export": export.pk,
         "tenant": tenant_a.tenant.pk,
         "line_channel": line_channel.pk,
         "member": member.pk,

@@ -79,6 +79,8 @@ def test_the_dashboard_admin_and_docs_run_under_the_policy_without_violations(
         "/settings/",
         "/settings/retrieval/",
         "/usage/",
+        "/analytics/",
+        "/exports/",
     ]:
         watch.visit(base + path)
     watch.visit(base + "/", ready=".meter svg")  # the quota meters, drawn without inline style

@@ -1,5 +1,6 @@
 """Run the whole platform in one terminal: the embedded Milvus Lite server (when MILVUS_URI
-points at it), a Celery worker, and the ASGI server for HTTP and WebSocket. Ctrl-C stops all."""
+points at it), a Celery worker, Celery beat (the daily jobs) and the ASGI server for HTTP and
+WebSocket. Ctrl-C stops all."""
 
 import os
 import signal
@@ -25,7 +26,7 @@ def _port_open(host: str, port: int) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Serve the platform (ASGI web server, Celery worker and embedded Milvus Lite)."
+    help = "Serve the platform (ASGI web server, Celery worker and beat, embedded Milvus Lite)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -92,6 +93,21 @@ class Command(BaseCommand):
                         "--concurrency=1",
                         "--without-gossip",
                         "--without-mingle",
+                    ],
+                )
+                # The periodic jobs (retention, abandoned conversations, expired exports):
+                # settings.CELERY_BEAT_SCHEDULE, its state file under var/.
+                start(
+                    "beat",
+                    [
+                        python,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "platform_project",
+                        "beat",
+                        "--loglevel=info",
+                        f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
                     ],
                 )
             web = start(
