@@ -10,3 +10,5 @@ class ReportsConfig(AppConfig):
         from tenants.tenant_settings import tenant_settings_section_register
 
         tenant_settings_section_register("retention", RetentionSettings)
+        # Exports are queued by name (services.WRITE_EXPORT_TASK): register the tasks in every process.
+        import reports.tasks  # noqa: F401

@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
@@ -24,6 +25,9 @@ from reports.selectors import conversation_retention_days
 from tenants import rls
 from tenants.audit import audit_record
 from tenants.models import Tenant
+
+# Queued by name: tasks.py imports this module (reports/apps.py registers the tasks).
+WRITE_EXPORT_TASK = "reports.tasks.write_export"
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +58,6 @@ def export_request(
     *, tenant: Tenant, requested_by, since: dt.date, until: dt.date, format: str, channel: str = ""
 ) -> Export:
     """Record an export and queue its writing once committed."""
-    from reports import tasks
-
     export = Export.objects.create(
         tenant=tenant,
         requested_by=requested_by,
@@ -71,7 +73,8 @@ def export_request(
         target=export,
         details={"since": str(since), "until": str(until), "format": format, "channel": channel or None},
     )
-    transaction.on_commit(lambda: tasks.write_export.delay(str(tenant.pk), str(export.pk)))
+    write_export = current_app.tasks[WRITE_EXPORT_TASK]
+    transaction.on_commit(lambda: write_export.delay(str(tenant.pk), str(export.pk)))
     return export
 
 

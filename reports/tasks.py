@@ -10,7 +10,13 @@ from tenants import rls
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=60 * 60, time_limit=61 * 60)
+@shared_task(
+    name=services.WRITE_EXPORT_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60 * 60,
+    time_limit=61 * 60,
+)
 def write_export(tenant_id: str, export_id: str) -> str:
     """Write one export's file. Redelivery is safe: a ready export is left alone, a running one
     is written again from the start."""

@@ -36,6 +36,7 @@ def _is_test_or_migration(path: Path) -> bool:
     parts = path.relative_to(ROOT).parts
     return (
         "tests" in parts
+        or parts[0] == "testsupport"
         or "migrations" in parts
         or path.name == "conftest.py"
         or path.name.startswith("test_")
