@@ -441,6 +441,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStatusEnum": "conversations.models.Message.Status",
         "MessageRoleEnum": "conversations.models.Message.Role",
         "MemberRoleEnum": "tenants.roles.Role",
+        "WidgetLocaleEnum": "widgets.models.Widget.Locale",
+        "VisitorLocaleEnum": [("zh-Hant", "zh-Hant"), ("en", "en")],
     },
 }
 
