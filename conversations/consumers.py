@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024
 
 
-def _error(code: str, message: str, details: dict | None = None) -> dict:
+def error_event(code: str, message: str, details: dict | None = None) -> dict:
+    """An error frame of the chat sockets (member and widget)."""
     return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
 
 
@@ -84,7 +85,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _refuse(self, refused: SocketRefused) -> None:
         """Tell the client why, then close; nothing this socket receives is acted on after."""
         self.tenant = None
-        await self.send_json(_error(refused.code, refused.message))
+        await self.send_json(error_event(refused.code, refused.message))
         await self.close(code=refused.close_code)
 
     async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
@@ -97,7 +98,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             unavailable = dependency_error(exc)
             if unavailable is None:
                 raise
-            await self.send_json(_error(unavailable.error_code, str(unavailable.detail)))
+            await self.send_json(error_event(unavailable.error_code, str(unavailable.detail)))
             return False
         if refused is None:
             return True
@@ -111,15 +112,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode()) > MAX_FRAME_BYTES:
-            await self.send_json(_error("payload_too_large", "Messages are limited to 64 KB."))
+            await self.send_json(error_event("payload_too_large", "Messages are limited to 64 KB."))
             return
         try:
             content = json.loads(raw)
         except ValueError:
-            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            await self.send_json(error_event("malformed_request", "Send JSON objects."))
             return
         if not isinstance(content, dict):
-            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            await self.send_json(error_event("malformed_request", "Send JSON objects."))
             return
         # A renewal brings its own token: the first one may have just expired.
         if not await self._still_allowed(check_expiry=content.get("type") != "renew"):
@@ -138,7 +139,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         handler = handlers.get(content.get("type"))
         if handler is None:
             await self.send_json(
-                _error(
+                error_event(
                     "validation_error",
                     f"`type` must be one of: {', '.join(handlers)}.",
                     {"type": ["Invalid."]},
@@ -151,7 +152,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             refusal = exc if isinstance(exc, APIError) else dependency_error(exc)
             if refusal is None:
                 raise
-            await self.send_json(_error(refusal.error_code, str(refusal.detail), refusal.details))
+            await self.send_json(error_event(refusal.error_code, str(refusal.detail), refusal.details))
 
     async def chat_event(self, message):
         """An event published to one of this socket's groups, if the socket may still have it."""
@@ -194,7 +195,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
             logger.exception("Chat answer failed for conversation %s", conversation_id)
             await self.send_json(
-                _error(
+                error_event(
                     "internal_error",
                     "Something went wrong while answering.",
                     {"conversation_id": conversation_id},

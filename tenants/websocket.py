@@ -41,7 +41,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 
-def _token_from(scope) -> str | None:
+def token_from_scope(scope) -> str | None:
+    """The bearer token of a socket: the `token` query parameter or the `bearer` subprotocol."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token"):
         return query["token"][0]
@@ -120,7 +121,7 @@ def _authenticate(raw: str | None) -> dict:
 
 class JWTAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
-        resolved = await database_sync_to_async(_authenticate)(_token_from(scope))
+        resolved = await database_sync_to_async(_authenticate)(token_from_scope(scope))
         return await super().__call__({**scope, **resolved}, receive, send)
 
 

@@ -19,7 +19,6 @@ import json
 import logging
 import time
 import uuid
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -30,9 +29,11 @@ from rest_framework_simplejwt.exceptions import TokenError
 from conversations import chat, events
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
+from conversations.consumers import error_event
 from conversations.models import Conversation
 from tenants import rls
 from tenants.errors import APIError, dependency_error
+from tenants.websocket import BEARER_SUBPROTOCOL, token_from_scope
 from widgets import limits, services
 from widgets.origins import origin_allowed
 from widgets.tokens import VisitorToken, visitor_from_token
@@ -40,23 +41,8 @@ from widgets.tokens import VisitorToken, visitor_from_token
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
-BEARER_SUBPROTOCOL = "bearer"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-
-
-def _error(code: str, message: str, details: dict | None = None) -> dict:
-    return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
-
-
-def _raw_token(scope) -> str:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if query.get("token"):
-        return query["token"][0]
-    subprotocols = scope.get("subprotocols") or []
-    if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
-        return subprotocols[1]
-    return ""
 
 
 def _origin(scope) -> str | None:
@@ -82,7 +68,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         subprotocols = self.scope.get("subprotocols") or []
         subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
         try:
-            visitor = await database_sync_to_async(visitor_from_token)(_raw_token(self.scope))
+            visitor = await database_sync_to_async(visitor_from_token)(token_from_scope(self.scope) or "")
         except APIError as exc:
             await self.accept(subprotocol)
             close = CLOSE_UNAUTHENTICATED if exc.status_code == 401 else CLOSE_FORBIDDEN
@@ -97,7 +83,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         self.visitor = visitor
         self.tenant = visitor.tenant
-        self.expires_at = VisitorToken(_raw_token(self.scope))["exp"]
+        self.expires_at = VisitorToken(token_from_scope(self.scope) or "")["exp"]
         self.checked_at = time.monotonic()
         rls.enter(self.tenant.pk)
         await self.accept(subprotocol)
@@ -114,7 +100,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self.visitor = None
         if self.generation and not self.generation.done():
             self.generation.cancel()
-        await self.send_json(_error(code, message))
+        await self.send_json(error_event(code, message))
         await self.close(code=close_code)
 
     def _recheck(self):
@@ -141,7 +127,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             unavailable = dependency_error(exc)
             if unavailable is None:
                 raise
-            await self.send_json(_error(unavailable.error_code, str(unavailable.detail)))
+            await self.send_json(error_event(unavailable.error_code, str(unavailable.detail)))
             return False
         self.checked_at = time.monotonic()
         return True
@@ -151,14 +137,14 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode()) > MAX_FRAME_BYTES:
-            await self.send_json(_error("payload_too_large", "Messages are limited to 64 KB."))
+            await self.send_json(error_event("payload_too_large", "Messages are limited to 64 KB."))
             return
         try:
             content = json.loads(raw)
         except ValueError:
             content = None
         if not isinstance(content, dict):
-            await self.send_json(_error("malformed_request", "Send JSON objects."))
+            await self.send_json(error_event("malformed_request", "Send JSON objects."))
             return
         if not await self._still_allowed(check_expiry=content.get("type") != "renew"):
             return
@@ -173,7 +159,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         handler = handlers.get(content.get("type"))
         if handler is None:
             await self.send_json(
-                _error(
+                error_event(
                     "validation_error",
                     f"`type` must be one of: {', '.join(handlers)}.",
                     {"type": ["Invalid."]},
@@ -186,7 +172,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             refusal = exc if isinstance(exc, APIError) else dependency_error(exc)
             if refusal is None:
                 raise
-            await self.send_json(_error(refusal.error_code, str(refusal.detail), refusal.details))
+            await self.send_json(error_event(refusal.error_code, str(refusal.detail), refusal.details))
 
     async def chat_event(self, message):
         if await self._still_allowed():
@@ -236,7 +222,7 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
             logger.exception("Widget answer failed for conversation %s", conversation_id)
             await self.send_json(
-                _error(
+                error_event(
                     "internal_error",
                     "Something went wrong while answering.",
                     {"conversation_id": conversation_id},
