@@ -49,30 +49,29 @@ def error_event(code: str, message: str, details: dict | None = None) -> dict:
     return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        self.tenant = None
-        self.generation: asyncio.Task | None = None
-        self.joined: set[str] = set()
-        subprotocols = self.scope.get("subprotocols") or []
-        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
-        try:
-            self.tenant, self.role = await database_sync_to_async(resolve_socket_tenant)(
-                self.scope, self.scope["url_route"]["kwargs"]["tenant_id"]
-            )
-        except SocketRefused as refused:
-            # Accept first so that the client can read why, then close with 4000 + HTTP status.
-            await self.accept(subprotocol)
-            await self._refuse(refused)
-            return
-        self.user = self.scope["user"]
-        self.access = SocketAccess(self.scope, tenant_id=self.tenant.pk, role=self.role)
-        # The consumer's task (and the answers it starts) run in this tenant's scope: the
-        # database shows nothing of another tenant (tenants/rls.py).
-        rls.enter(self.tenant.pk, self.user.pk)
-        await self.accept(subprotocol)
-        if self.role != Role.END_USER:
-            await self._join(events.staff_group(self.tenant.pk))
+class ChatSocket(AsyncJsonWebsocketConsumer):
+    """What the member socket and the widget's visitor socket share: reading frames, dispatching
+    them, starting a turn and streaming its answer, handoff, subscribe, stop. A subclass says who
+    the customer is (`_start_turn`, `_conversation_for`), whether the socket is still open to it
+    (`_is_open`, `_still_allowed`) and how a token is renewed (`_renew`)."""
+
+    generation: asyncio.Task | None = None
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
+        raise NotImplementedError
+
+    def _start_turn(self, text: str, conversation_id, content: dict) -> chat.Turn:
+        raise NotImplementedError
+
+    def _conversation_for(self, conversation_id) -> Conversation:
+        """The conversation this socket may see (404 otherwise)."""
+        raise NotImplementedError
+
+    async def _renew(self, content):
+        raise NotImplementedError
 
     async def disconnect(self, code):
         if self.generation and not self.generation.done():
@@ -82,33 +81,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _refuse(self, refused: SocketRefused) -> None:
-        """Tell the client why, then close; nothing this socket receives is acted on after."""
-        self.tenant = None
-        await self.send_json(error_event(refused.code, refused.message))
-        await self.close(code=refused.close_code)
-
-    async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
-        """Whether the socket's access still holds; if not, it is refused and closed."""
-        if self.tenant is None:
-            return False
-        try:
-            refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
-        except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
-            unavailable = dependency_error(exc)
-            if unavailable is None:
-                raise
-            await self.send_json(error_event(unavailable.error_code, str(unavailable.detail)))
-            return False
-        if refused is None:
-            return True
-        if self.generation and not self.generation.done():
-            self.generation.cancel()
-        await self._refuse(refused)
-        return False
-
     async def receive(self, text_data=None, bytes_data=None):
-        if self.tenant is None:
+        if not self._is_open():
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode()) > MAX_FRAME_BYTES:
@@ -154,11 +128,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 raise
             await self.send_json(error_event(refusal.error_code, str(refusal.detail), refusal.details))
 
-    async def chat_event(self, message):
-        """An event published to one of this socket's groups, if the socket may still have it."""
-        if await self._still_allowed():
-            await self.send_json(message["event"])
-
     # --- client messages ------------------------------------------------------------------
 
     async def _message(self, content):
@@ -173,14 +142,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 code="validation_error",
             )
         conversation_id = self._conversation_id(content, required=False)
-        turn = await database_sync_to_async(chat.turn_start)(
-            tenant=self.tenant,
-            user=self.user,
-            role=self.role,
-            text=text,
-            conversation_id=conversation_id,
-            channel=Conversation.Channel.WEBSOCKET,
-        )
+        turn = await database_sync_to_async(self._start_turn)(text, conversation_id, content)
         # Agent replies and status changes for this conversation now reach this socket.
         await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
         self.generation = asyncio.create_task(self._answer(turn))
@@ -212,16 +174,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
 
     def _handoff_sync(self, conversation_id, reason):
-        conversation = selectors.conversation_get(
-            tenant=self.tenant, viewer=self.user, role=self.role, conversation_id=conversation_id
+        return services.conversation_handoff(
+            conversation=self._conversation_for(conversation_id), reason=reason
         )
-        return services.conversation_handoff(conversation=conversation, reason=reason)
 
     async def _subscribe(self, content):
         conversation_id = self._conversation_id(content, required=True)
-        conversation = await database_sync_to_async(selectors.conversation_get)(
-            tenant=self.tenant, viewer=self.user, role=self.role, conversation_id=conversation_id
-        )
+        conversation = await database_sync_to_async(self._conversation_for)(conversation_id)
         await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
         await self.send_json({"type": "subscribed", "conversation_id": str(conversation.pk)})
 
@@ -234,11 +193,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _ping(self, content):
         await self.send_json({"type": "pong"})
-
-    async def _renew(self, content):
-        expires_at = self.access.renew(content.get("token"))
-        if await self._still_allowed():
-            await self.send_json({"type": "renewed", "expires_at": expires_at})
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -257,3 +211,82 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if group not in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.add(group)
+
+
+class ChatConsumer(ChatSocket):
+    async def connect(self):
+        self.tenant = None
+        self.generation: asyncio.Task | None = None
+        self.joined: set[str] = set()
+        subprotocols = self.scope.get("subprotocols") or []
+        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
+        try:
+            self.tenant, self.role = await database_sync_to_async(resolve_socket_tenant)(
+                self.scope, self.scope["url_route"]["kwargs"]["tenant_id"]
+            )
+        except SocketRefused as refused:
+            # Accept first so that the client can read why, then close with 4000 + HTTP status.
+            await self.accept(subprotocol)
+            await self._refuse(refused)
+            return
+        self.user = self.scope["user"]
+        self.access = SocketAccess(self.scope, tenant_id=self.tenant.pk, role=self.role)
+        # The consumer's task (and the answers it starts) run in this tenant's scope: the
+        # database shows nothing of another tenant (tenants/rls.py).
+        rls.enter(self.tenant.pk, self.user.pk)
+        await self.accept(subprotocol)
+        if self.role != Role.END_USER:
+            await self._join(events.staff_group(self.tenant.pk))
+
+    async def _refuse(self, refused: SocketRefused) -> None:
+        """Tell the client why, then close; nothing this socket receives is acted on after."""
+        self.tenant = None
+        await self.send_json(error_event(refused.code, refused.message))
+        await self.close(code=refused.close_code)
+
+    async def _still_allowed(self, *, check_expiry: bool = True) -> bool:
+        """Whether the socket's access still holds; if not, it is refused and closed."""
+        if self.tenant is None:
+            return False
+        try:
+            refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
+        except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
+            unavailable = dependency_error(exc)
+            if unavailable is None:
+                raise
+            await self.send_json(error_event(unavailable.error_code, str(unavailable.detail)))
+            return False
+        if refused is None:
+            return True
+        if self.generation and not self.generation.done():
+            self.generation.cancel()
+        await self._refuse(refused)
+        return False
+
+    async def chat_event(self, message):
+        """An event published to one of this socket's groups, if the socket may still have it."""
+        if await self._still_allowed():
+            await self.send_json(message["event"])
+
+    async def _renew(self, content):
+        expires_at = self.access.renew(content.get("token"))
+        if await self._still_allowed():
+            await self.send_json({"type": "renewed", "expires_at": expires_at})
+
+    def _is_open(self) -> bool:
+        return self.tenant is not None
+
+    def _start_turn(self, text: str, conversation_id, content: dict) -> chat.Turn:
+        return chat.turn_start(
+            tenant=self.tenant,
+            user=self.user,
+            role=self.role,
+            text=text,
+            conversation_id=conversation_id,
+            channel=Conversation.Channel.WEBSOCKET,
+        )
+
+    def _conversation_for(self, conversation_id) -> Conversation:
+        return selectors.conversation_get(
+            tenant=self.tenant, viewer=self.user, role=self.role, conversation_id=conversation_id
+        )

@@ -14,22 +14,17 @@ suspended tenant closes the socket (4403), an expired token too (4401).
 """
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
-import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 
-from conversations import chat, events
+from conversations import chat
 from conversations import selectors as conversation_selectors
-from conversations import services as conversation_services
-from conversations.consumers import error_event
+from conversations.consumers import ChatSocket, error_event
 from conversations.models import Conversation
 from tenants import rls
 from tenants.errors import APIError, dependency_error
@@ -60,7 +55,7 @@ def _for_visitor(event: dict) -> dict:
     return event
 
 
-class WidgetConsumer(AsyncJsonWebsocketConsumer):
+class WidgetConsumer(ChatSocket):
     async def connect(self):
         self.visitor = None
         self.generation: asyncio.Task | None = None
@@ -87,14 +82,6 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self.checked_at = time.monotonic()
         rls.enter(self.tenant.pk)
         await self.accept(subprotocol)
-
-    async def disconnect(self, code):
-        if self.generation and not self.generation.done():
-            self.generation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.generation
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _refuse(self, close_code: int, code: str, message: str) -> None:
         self.visitor = None
@@ -132,55 +119,17 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
         self.checked_at = time.monotonic()
         return True
 
-    async def receive(self, text_data=None, bytes_data=None):
-        if self.visitor is None:
-            return
-        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
-        if len(raw.encode()) > MAX_FRAME_BYTES:
-            await self.send_json(error_event("payload_too_large", "Messages are limited to 64 KB."))
-            return
-        try:
-            content = json.loads(raw)
-        except ValueError:
-            content = None
-        if not isinstance(content, dict):
-            await self.send_json(error_event("malformed_request", "Send JSON objects."))
-            return
-        if not await self._still_allowed(check_expiry=content.get("type") != "renew"):
-            return
-        handlers = {
-            "message": self._message,
-            "handoff": self._handoff,
-            "subscribe": self._subscribe,
-            "stop": self._stop,
-            "ping": self._ping,
-            "renew": self._renew,
-        }
-        handler = handlers.get(content.get("type"))
-        if handler is None:
-            await self.send_json(
-                error_event(
-                    "validation_error",
-                    f"`type` must be one of: {', '.join(handlers)}.",
-                    {"type": ["Invalid."]},
-                )
-            )
-            return
-        try:
-            await handler(content)
-        except Exception as exc:  # noqa: BLE001 - a refusal or a dependency down: an error event
-            refusal = exc if isinstance(exc, APIError) else dependency_error(exc)
-            if refusal is None:
-                raise
-            await self.send_json(error_event(refusal.error_code, str(refusal.detail), refusal.details))
-
     async def chat_event(self, message):
         if await self._still_allowed():
             await self.send_json(_for_visitor(message["event"]))
 
     # --- client messages ------------------------------------------------------------------
 
-    def _start(self, text: str, conversation_id, page_url: str) -> chat.Turn:
+    def _is_open(self) -> bool:
+        return self.visitor is not None
+
+    def _start_turn(self, text: str, conversation_id, content: dict) -> chat.Turn:
+        page_url = content.get("page_url")
         limits.visitor_message_admit(visitor=self.visitor)
         if (
             isinstance(page_url, str)
@@ -196,73 +145,10 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             channel=Conversation.Channel.WIDGET,
         )
 
-    async def _message(self, content):
-        if self.generation and not self.generation.done():
-            raise APIError('Wait for the current answer to finish, or send {"type": "stop"}.', code="busy")
-        text = content.get("message")
-        if not isinstance(text, str) or not text.strip():
-            raise APIError("`message` must be a non-empty string.", code="validation_error")
-        if len(text) > settings.CHAT_MAX_MESSAGE_CHARACTERS:
-            raise APIError(
-                f"`message` is limited to {settings.CHAT_MAX_MESSAGE_CHARACTERS} characters.",
-                code="validation_error",
-            )
-        conversation_id = self._conversation_id(content, required=False)
-        turn = await database_sync_to_async(self._start)(text, conversation_id, content.get("page_url"))
-        await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
-        self.generation = asyncio.create_task(self._answer(turn))
-
-    async def _answer(self, turn: chat.Turn):
-        conversation_id = str(turn.conversation.pk)
-        try:
-            async for event in chat.turn_answer(turn):
-                await self.send_json({**event, "conversation_id": conversation_id})
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
-            logger.exception("Widget answer failed for conversation %s", conversation_id)
-            await self.send_json(
-                error_event(
-                    "internal_error",
-                    "Something went wrong while answering.",
-                    {"conversation_id": conversation_id},
-                )
-            )
-
-    def _own_conversation(self, conversation_id) -> Conversation:
+    def _conversation_for(self, conversation_id) -> Conversation:
         return conversation_selectors.contact_conversation_get(
             tenant=self.tenant, contact=self.visitor.contact, conversation_id=conversation_id
         )
-
-    def _handoff_sync(self, conversation_id, reason):
-        return conversation_services.conversation_handoff(
-            conversation=self._own_conversation(conversation_id), reason=reason[:300]
-        )
-
-    async def _handoff(self, content):
-        conversation_id = self._conversation_id(content, required=True)
-        reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
-        conversation = await database_sync_to_async(self._handoff_sync)(conversation_id, reason)
-        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
-        await self.send_json(
-            {"type": "status", "conversation_id": str(conversation.pk), "status": conversation.status}
-        )
-
-    async def _subscribe(self, content):
-        conversation_id = self._conversation_id(content, required=True)
-        conversation = await database_sync_to_async(self._own_conversation)(conversation_id)
-        await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
-        await self.send_json({"type": "subscribed", "conversation_id": str(conversation.pk)})
-
-    async def _stop(self, content):
-        if self.generation and not self.generation.done():
-            self.generation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.generation
-            await self.send_json({"type": "stopped"})
-
-    async def _ping(self, content):
-        await self.send_json({"type": "pong"})
 
     async def _renew(self, content):
         raw = content.get("token") if isinstance(content.get("token"), str) else ""
@@ -274,22 +160,6 @@ class WidgetConsumer(AsyncJsonWebsocketConsumer):
             raise APIError(_("The new token belongs to another visitor."), code="token_invalid")
         self.expires_at = token["exp"]
         await self.send_json({"type": "renewed", "expires_at": self.expires_at})
-
-    def _conversation_id(self, content, *, required: bool):
-        raw = content.get("conversation_id")
-        if raw in (None, ""):
-            if required:
-                raise APIError("`conversation_id` is required.", code="validation_error")
-            return None
-        try:
-            return uuid.UUID(str(raw))
-        except ValueError:
-            raise APIError("`conversation_id` must be a UUID.", code="validation_error") from None
-
-    async def _join(self, group: str):
-        if group not in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.add(group)
 
 
 def visitor_from_token_claims(visitor):
