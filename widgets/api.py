@@ -36,12 +36,11 @@ from tenants.scoping import TenantScopedViewSet, validated_input
 from tenants.throttling import ClientAddressThrottle
 from widgets import limits, selectors, services
 from widgets.errors import OriginNotAllowed, WidgetDisabled
-from widgets.models import Widget
-from widgets.origins import normalize_origin, origin_allowed
+from widgets.models import MAX_DAILY_MESSAGE_CAP, Widget
+from widgets.origins import MAX_ORIGINS, origin_allowed, origins_normalize
 from widgets.tokens import VisitorTokenAuthentication, visitor_token_for
 
 TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
-MAX_ORIGINS = 20
 PUBLIC_KEY_PATTERN = re.compile(r"^pk_[A-Za-z0-9]{20,60}$")
 
 
@@ -52,17 +51,7 @@ class OriginListField(serializers.ListField):
     child = serializers.CharField(max_length=300)
 
     def to_internal_value(self, data):
-        values = super().to_internal_value(data)
-        normalized, errors = [], []
-        for value in values:
-            origin = normalize_origin(value)
-            if origin is None:
-                errors.append(
-                    _("%(value)s is not an origin: give scheme://host[:port], nothing after it.")
-                    % {"value": value}
-                )
-            elif origin not in normalized:
-                normalized.append(origin)
+        normalized, errors = origins_normalize(super().to_internal_value(data))
         if errors:
             raise serializers.ValidationError(errors)
         return normalized
@@ -82,7 +71,7 @@ class WidgetInput(serializers.Serializer):
     identity_verification = serializers.BooleanField(required=False, default=False)
     enabled = serializers.BooleanField(required=False, default=True)
     daily_message_cap = serializers.IntegerField(
-        min_value=0, max_value=1_000_000, required=False, default=1000, help_text="0: unlimited."
+        min_value=0, max_value=MAX_DAILY_MESSAGE_CAP, required=False, default=1000, help_text="0: unlimited."
     )
 
 
@@ -122,7 +111,10 @@ def script_url(base_url: str) -> str:
 
 
 def embed_snippet(widget: Widget, *, base_url: str) -> str:
-    return f'<script src="{script_url(base_url)}" data-key="{widget.public_key}" async></script>'
+    """The one tag an enterprise pastes into its pages. A fixed language goes into the tag too:
+    widget.js labels its launcher before the visitor's session (which names the language) opens."""
+    locale = f' data-locale="{widget.locale}"' if widget.locale != Widget.Locale.AUTO else ""
+    return f'<script src="{script_url(base_url)}" data-key="{widget.public_key}"{locale} async></script>'
 
 
 @extend_schema(tags=["widgets"], parameters=[TENANT_PARAMETER])

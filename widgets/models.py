@@ -11,6 +11,9 @@ from django.db import models
 from conversations.models import Contact
 from tenants.models import TenantOwnedModel
 
+# The highest daily message cap a widget may have (the API and the dashboard's form alike).
+MAX_DAILY_MESSAGE_CAP = 1_000_000
+
 
 class Widget(TenantOwnedModel):
     class Locale(models.TextChoices):

@@ -3,7 +3,11 @@ default port, so `https://shop.example.com:443` and `https://shop.example.com` a
 
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# How many origins one widget may list (the API and the dashboard's form alike).
+MAX_ORIGINS = 20
 
 
 def normalize_origin(value: str) -> str | None:
@@ -32,3 +36,19 @@ def normalize_origin(value: str) -> str | None:
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
     normalized = normalize_origin(origin or "")
     return normalized is not None and normalized in allowed
+
+
+def origins_normalize(values: list[str]) -> tuple[list[str], list[str]]:
+    """The given origins normalised and without repeats (in their order), and one error per value
+    that is not an origin. The one rule behind the API's and the dashboard's origin fields."""
+    normalized, errors = [], []
+    for value in values:
+        origin = normalize_origin(value)
+        if origin is None:
+            errors.append(
+                _("%(value)s is not an origin: give scheme://host[:port], nothing after it.")
+                % {"value": value}
+            )
+        elif origin not in normalized:
+            normalized.append(origin)
+    return normalized, errors

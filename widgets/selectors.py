@@ -4,6 +4,7 @@ endpoint finds a widget by its publishable key (the key names the tenant)."""
 from django.core.cache import cache
 from django.db.models import QuerySet
 
+from llm.crypto import decrypt_secret
 from tenants.errors import NotFound
 from tenants.models import Tenant
 from widgets.models import Visitor, Widget
@@ -21,6 +22,14 @@ def widget_get(*, tenant: Tenant, widget_id: int) -> Widget:
     if widget is None:
         raise NotFound("No such widget.")
     return widget
+
+
+def widget_identity_secret(*, widget: Widget) -> str | None:
+    """The widget's identity secret in plain text (for the one view that shows it after it was
+    made), or None when it has none."""
+    if not widget.identity_secret_encrypted:
+        return None
+    return decrypt_secret(widget.identity_secret_encrypted)
 
 
 def widget_by_public_key(*, public_key: str) -> Widget | None:
