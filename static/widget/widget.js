@@ -1,13 +1,16 @@
 /* The platform's website chat widget: <script src="https://HOST/widget.js" data-key="pk_…" async></script>
    A launcher and a panel inside a shadow root (the page's CSS cannot reach in, ours cannot leak out).
    Answers stream over the WebSocket /ws/widget/, or over server-sent events when sockets are blocked.
-   Optional API: PlatformWidget.identify({id, hash, name, email}), .open(), .close(). */
+   Optional API: PlatformWidget.identify({id, hash, name, email}), .open(), .close().
+   With data-preview (the dashboard's preview page only) it opens no session and sends nothing: the
+   panel shows data-greeting as a visitor would see it, so no allowed origin is needed to preview. */
 (function () {
   "use strict";
   if (window.PlatformWidget && window.PlatformWidget._loaded) return;
   var script = document.currentScript || document.querySelector("script[data-key][src*='widget.js']");
   if (!script) return;
   var KEY = script.getAttribute("data-key") || "";
+  var PREVIEW = script.hasAttribute("data-preview");
   var BASE = new URL(script.src, location.href).origin;
   var WS_BASE = BASE.replace(/^http/, "ws");
   var STORE = "platform-widget:" + KEY;
@@ -18,7 +21,8 @@
       joined: "You are now chatting with a person.", unavailable: "Chat is unavailable on this page.",
       busy: "Too many messages right now. Please try again in a moment.", error: "Something went wrong. Please try again.",
       sources: "Sources", helpful: "Helpful", unhelpful: "Not helpful", thanks: "Thanks for your feedback.",
-      you: "You", bot: "Assistant", agent: "Agent", reconnecting: "Reconnecting…"
+      you: "You", bot: "Assistant", agent: "Agent", reconnecting: "Reconnecting…",
+      preview: "Preview: messages are not sent from here."
     },
     "zh-Hant": {
       open: "線上客服", close: "關閉對話", title: "線上客服", send: "送出",
@@ -26,7 +30,8 @@
       joined: "真人客服已加入對話。", unavailable: "此網頁目前無法使用線上客服。",
       busy: "訊息太頻繁了，請稍後再試。", error: "發生錯誤，請再試一次。",
       sources: "資料來源", helpful: "有幫助", unhelpful: "沒有幫助", thanks: "感謝您的回饋。",
-      you: "您", bot: "智慧客服", agent: "客服人員", reconnecting: "重新連線中…"
+      you: "您", bot: "智慧客服", agent: "客服人員", reconnecting: "重新連線中…",
+      preview: "預覽模式：此處的訊息不會送出。"
     }
   };
   function pickLocale(value) {
@@ -260,6 +265,7 @@
   }
   function send(text) {
     text = text.trim(); if (!text || state.unavailable) return;
+    if (PREVIEW) { bubble("user", text); input.value = ""; notice(t("preview")); return; }
     bubble("user", text); input.value = ""; sendButton.disabled = true;
     if (state.socket && state.socket.readyState === 1) {
       var frame = { type: "message", message: text, page_url: location.href.slice(0, 1000) };
@@ -268,6 +274,7 @@
     } else { sendOverStream(text); }
   }
   function handoff() {
+    if (PREVIEW) { notice(t("preview")); return; }
     if (!state.conversation) { send(locale === "zh-Hant" ? "我想和真人客服對話" : "I would like to talk to a person"); return; }
     api("POST", "/v1/widget/conversations/" + state.conversation + "/handoff", {}).then(function (c) {
       if (c.status === "handoff" && !state.handedOff) waiting();
@@ -277,13 +284,14 @@
 
   // --- opening and closing ------------------------------------------------------------------
   var started = false;
-  function open() {
+  function open(keepFocus) {
     panel.hidden = false; launcher.setAttribute("aria-expanded", "true"); launcher.textContent = t("close");
     if (!started) {
       started = true;
-      session().then(loadHistory).then(connect).catch(function () { /* told in the panel */ });
+      if (PREVIEW) { var greeting = script.getAttribute("data-greeting"); if (greeting) bubble("assistant", greeting); }
+      else session().then(loadHistory).then(connect).catch(function () { /* told in the panel */ });
     }
-    setTimeout(function () { input.focus(); }, 0);
+    if (keepFocus !== true) setTimeout(function () { input.focus(); }, 0);
   }
   function close() { panel.hidden = true; launcher.setAttribute("aria-expanded", "false"); launcher.textContent = t("open"); launcher.focus(); }
   launcher.addEventListener("click", function () { if (panel.hidden) open(); else close(); });
@@ -307,4 +315,5 @@
     close: close
   };
   (document.body || document.documentElement).appendChild(host);
+  if (PREVIEW) open(true);  // shown open, without taking the focus from the dashboard around it
 })();
