@@ -9,6 +9,7 @@ from conversations import dashboard_urls as conversations_pages
 from knowledge import dashboard_urls as knowledge_pages
 from llm import dashboard_urls as llm_pages
 from reports import dashboard_urls as reports_pages
+from widgets import dashboard_urls as widgets_pages
 
 app_name = "dashboard"
 
@@ -17,6 +18,7 @@ tenant_pages = [
     *conversations_pages.tenant,
     *knowledge_pages.tenant,
     *llm_pages.tenant,
+    *widgets_pages.tenant,
     *accounts_pages.tenant,
 ]
 

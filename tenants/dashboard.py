@@ -54,6 +54,8 @@ NAVIGATION = (
     NavItem("dashboard:live-chat", gettext_lazy("Live chat"), Capability.HANDLE_CONVERSATIONS, "bolt"),
     NavItem("dashboard:inbox", gettext_lazy("Agent inbox"), Capability.HANDLE_CONVERSATIONS, "inbox"),
     NavItem("dashboard:members", gettext_lazy("Members"), Capability.MANAGE_MEMBERS, "users"),
+    # The capability the widget API (widgets.api.WidgetViewSet) asks for: tenant admins.
+    NavItem("dashboard:widgets", gettext_lazy("Website widget"), Capability.UPDATE_TENANT, "widget"),
     NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
     NavItem("dashboard:analytics", gettext_lazy("Analytics"), Capability.VIEW_USAGE, "chart"),

@@ -53,6 +53,13 @@
         var input = document.querySelector(button.dataset.copy);
         input.select();
         if (navigator.clipboard) navigator.clipboard.writeText(input.value);
+        // A translated "Copied" from the template, for a moment.
+        if (button.dataset.copied) {
+          var label = button.dataset.label || button.textContent;
+          button.dataset.label = label;
+          button.textContent = button.dataset.copied;
+          window.setTimeout(function () { button.textContent = label; }, 1500);
+        }
       });
     });
 
