@@ -182,6 +182,7 @@ def test_a_tenant_admin_and_an_agent_work_through_the_dashboard(
         ("settings", "settings/"),
         ("settings-retrieval", "settings/retrieval/"),
         ("usage", "usage/"),
+        ("widgets-empty", "widgets/"),
     ]:
         admin.goto(f"/dashboard/t/{tenant_id}/{path}")
         admin.locator("main h1").wait_for()

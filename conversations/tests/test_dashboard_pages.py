@@ -33,6 +33,9 @@ PAGES = {
     "settings": ADMINS,
     "settings-retrieval": ADMINS,
     "usage": ADMINS,
+    "widgets": ADMINS,
+    "widget-create": ADMINS,
+    "widget-preview": ADMINS,
 }
 ROLES = ["tenant_admin", "agent", "end_user", "platform_admin"]
 
