@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
 
+from tenants.errors import TooManyRequests
 from tenants.models import AuditEvent
 from testsupport.dashboard import dashboard_url, signed_in
 from widgets import limits, services, views
@@ -63,6 +64,10 @@ def test_admin_lists_the_tenants_widgets_with_todays_messages_against_the_cap(te
     )
     for _message in range(3):
         limits.visitor_message_admit(visitor=visitor)
+    unlimited_visitor, _token = services.visitor_session_open(
+        widget=unlimited, visitor_id=None, visitor_hash=None, resume_token=None
+    )
+    limits.visitor_message_admit(visitor=unlimited_visitor)  # counted too, though nothing caps it
 
     response = signed_in(tenant_a.tenant_admin).get(dashboard_url("widgets", tenant_a))
 
@@ -72,10 +77,23 @@ def test_admin_lists_the_tenants_widgets_with_todays_messages_against_the_cap(te
     assert SHOP in html
     rows = {row.pk: row for row in response.context["widgets"]}
     assert rows[widget.pk].messages_today == 3
-    assert rows[unlimited.pk].messages_today == 0
-    assert "3 of 40" in html and "0 (no cap)" in html
+    assert rows[unlimited.pk].messages_today == 1
+    assert "3 of 40" in html and "1 (no cap)" in html
     assert html.count('badge badge-ok">Enabled') == 2
     assert ">On<" in html and ">Off<" in html
+
+
+def test_a_widget_at_its_cap_says_so(tenant_a):
+    widget = widget_of(tenant_a, daily_message_cap=2)
+    visitor, _token = services.visitor_session_open(
+        widget=widget, visitor_id=None, visitor_hash=None, resume_token=None
+    )
+    limits.visitor_message_admit(visitor=visitor)
+    limits.visitor_message_admit(visitor=visitor)
+    with pytest.raises(TooManyRequests):
+        limits.visitor_message_admit(visitor=visitor)
+    html = signed_in(tenant_a.tenant_admin).get(dashboard_url("widgets", tenant_a)).content.decode()
+    assert "2 of 2" in html and "Cap reached" in html
 
 
 def test_the_list_is_paginated_in_a_constant_number_of_queries(tenant_a, django_assert_max_num_queries):
