@@ -7,9 +7,9 @@ import random
 import pytest
 
 from line_channel.models import DEFAULT_HANDOFF_KEYWORDS, LineChannel, LineEvent
-from line_channel.tests.conftest import SECRET_A, post_webhook, sign
 from llm.crypto import decrypt_secret
 from tenants.models import AuditEvent
+from testsupport.line import SECRET_A, post_webhook, sign
 
 pytestmark = pytest.mark.django_db
 
