@@ -55,6 +55,7 @@ NAVIGATION = (
     NavItem("dashboard:inbox", gettext_lazy("Agent inbox"), Capability.HANDLE_CONVERSATIONS, "inbox"),
     NavItem("dashboard:members", gettext_lazy("Members"), Capability.MANAGE_MEMBERS, "users"),
     NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
+    NavItem("dashboard:line-channels", gettext_lazy("LINE channels"), Capability.UPDATE_TENANT, "chat"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
     NavItem("dashboard:analytics", gettext_lazy("Analytics"), Capability.VIEW_USAGE, "chart"),
 )
