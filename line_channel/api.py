@@ -6,7 +6,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from linebot.v3.webhook import SignatureValidator
 from rest_framework import exceptions, mixins, permissions, serializers, status
 from rest_framework.response import Response
@@ -178,7 +178,17 @@ def _events_of(body: bytes) -> list[dict]:
             "events": serializers.ListField(child=serializers.DictField()),
         },
     ),
-    responses={200: inline_serializer("LineWebhookAccepted", {"accepted": serializers.IntegerField()})},
+    responses={
+        200: inline_serializer("LineWebhookAccepted", {"accepted": serializers.IntegerField()}),
+        400: OpenApiResponse(description="The body is not LINE's webhook JSON."),
+        401: OpenApiResponse(description="invalid_signature: X-Line-Signature missing or wrong."),
+        404: OpenApiResponse(description="No enabled channel has this id."),
+        413: OpenApiResponse(description="The body is larger than LINE_WEBHOOK_MAX_BYTES."),
+        429: OpenApiResponse(
+            description="rate_limited, with Retry-After: too many failed calls from this address, "
+            "or too many calls for this channel (nothing stored: LINE redelivers)."
+        ),
+    },
 )
 class LineWebhookView(APIView):
     authentication_classes: list = []

@@ -7,6 +7,7 @@ answer the next calls with an error status (`fail_next(500)`)."""
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ class Call:
     token: str
     body: dict
     headers: dict
+    # When the call arrived (`time.time()`): how long an answer took to reach "LINE".
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
