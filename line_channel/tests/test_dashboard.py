@@ -11,6 +11,7 @@ from line_channel.models import LineChannel, LineDelivery, LineUser
 from line_channel.selectors import channel_access_token, channel_secret
 from tenants.models import AuditEvent
 from testsupport.dashboard import dashboard_url, signed_in
+from testsupport.environment import committed
 from testsupport.line import TOKEN_A
 
 pytestmark = pytest.mark.django_db
@@ -302,3 +303,33 @@ def test_line_conversations_are_marked_in_the_inbox_and_undelivered_replies_say_
     )
     assert "未送達" in zh.content.decode()
     assert Message.objects.filter(pk=lost.pk).exists()
+
+
+def test_an_agents_reply_from_the_dashboard_inbox_is_pushed_to_the_line_user(
+    tenant_a, channel_a, fake_line, eager_ingestion
+):
+    contact = conversation_services.contact_create(tenant=tenant_a.tenant, channel="line", name="陳小美")
+    LineUser.objects.create(
+        tenant=tenant_a.tenant, channel=channel_a, line_user_id="U-alice", contact=contact
+    )
+    conversation = conversation_services.conversation_open_for_contact(
+        tenant=tenant_a.tenant,
+        contact=contact,
+        conversation_id=None,
+        channel="line",
+        first_message="運費多少？",
+    )
+    conversation_services.conversation_handoff(
+        conversation=conversation, reason="Asked for a person on LINE."
+    )
+    agent = signed_in(tenant_a.agent)
+    with committed():
+        response = agent.post(
+            dashboard_url("conversation-reply", tenant_a, conversation_id=conversation.pk),
+            {"content": "您好，運費是八十元。", "next": "inbox"},
+        )
+    assert response.status_code == 302
+    assert fake_line.texts("push") == [["您好，運費是八十元。"]]
+    assert fake_line.sent("push")[0].body["to"] == "U-alice"
+    delivery = LineDelivery.objects.get()
+    assert delivery.status == LineDelivery.Status.SENT and delivery.message.author == tenant_a.agent
