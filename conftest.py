@@ -236,9 +236,10 @@ def celery_worker_process(
     }
     workers: list[WorkerProcess] = []
 
-    def start() -> WorkerProcess:
-        # The index the test is using: the suite's, or one of its own (`own_milvus`).
-        worker = WorkerProcess({**environment, "MILVUS_URI": settings.MILVUS_URI})
+    def start(**overrides: str) -> WorkerProcess:
+        # The index the test is using: the suite's, or one of its own (`own_milvus`); `overrides`
+        # are further settings of the worker's environment (a local fake's address, say).
+        worker = WorkerProcess({**environment, "MILVUS_URI": settings.MILVUS_URI, **overrides})
         worker.start()
         workers.append(worker)
         return worker

@@ -13,13 +13,17 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import normalise_email
-from conversations import selectors, services
+from conversations import outbound, selectors, services
 from conversations.forms import ConversationFilterForm, ReplyForm
+from conversations.models import Message
 from tenants import selectors as tenant_selectors
 from tenants.dashboard import TenantDashboardMixin, paginate, query_without_page
 from tenants.errors import APIError
 from tenants.roles import Capability
 from tenants.websocket import socket_token_for
+
+# The messages that go out to the customer, whose delivery a channel may report as failed.
+SENT_ROLES = (Message.Role.ASSISTANT, Message.Role.AGENT)
 
 
 class ConversationListView(TenantDashboardMixin, TemplateView):
@@ -58,8 +62,15 @@ class ConversationListView(TenantDashboardMixin, TemplateView):
 def conversation_thread(request, conversation) -> list:
     message_list = list(selectors.message_list(tenant=request.tenant, conversation=conversation))
     feedback = selectors.feedback_by_message(tenant=request.tenant, messages=message_list)
+    # Answers a channel such as LINE could not deliver are marked, with its reason.
+    undelivered = outbound.undelivered(
+        tenant=request.tenant,
+        channel=conversation.channel,
+        message_ids=[message.pk for message in message_list if message.role in SENT_ROLES],
+    )
     for message in message_list:
         message.feedback_rows = feedback.get(message.pk, [])
+        message.undelivered = undelivered.get(message.pk)
     return message_list
 
 

@@ -6,14 +6,23 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from linebot.v3.webhook import SignatureValidator
-from rest_framework import mixins, permissions, serializers, status
+from rest_framework import exceptions, mixins, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from line_channel import selectors, services, tasks
-from line_channel.models import LineChannel
+from line_channel.models import (
+    ACCESS_TOKEN_LENGTH,
+    CHANNEL_ID_PATTERN,
+    CHANNEL_SECRET_PATTERN,
+    GREETING_LENGTH,
+    HANDOFF_KEYWORD_LENGTH,
+    MAX_HANDOFF_KEYWORDS,
+    LineChannel,
+)
+from line_channel.throttling import WebhookChannelThrottle, WebhookFailureThrottle
 from tenants import rls
 from tenants.errors import APIError, NotFound
 from tenants.roles import Capability
@@ -22,7 +31,6 @@ from tenants.scoping import TenantScopedViewSet, validated_input
 logger = logging.getLogger(__name__)
 
 TENANT_PARAMETER = OpenApiParameter("tenant_id", str, OpenApiParameter.PATH)
-MAX_KEYWORDS = 20
 MAX_EVENTS = 100
 
 
@@ -41,21 +49,23 @@ class TooLarge(APIError):
 class LineChannelFields(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     channel_id = serializers.RegexField(
-        r"^\d{1,32}$",
+        CHANNEL_ID_PATTERN,
         help_text="The Messaging API channel's Channel ID (digits), from the LINE Developers console.",
     )
     channel_secret = serializers.RegexField(
-        r"^[0-9A-Za-z]{16,64}$", write_only=True, help_text="Write-only. The channel secret (Basic settings)."
+        CHANNEL_SECRET_PATTERN, write_only=True, help_text="Write-only. The channel secret (Basic settings)."
     )
     channel_access_token = serializers.CharField(
-        max_length=500,
-        min_length=20,
+        min_length=ACCESS_TOKEN_LENGTH[0],
+        max_length=ACCESS_TOKEN_LENGTH[1],
         write_only=True,
         help_text="Write-only. A long-lived channel access token (Messaging API tab).",
     )
-    greeting = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    greeting = serializers.CharField(max_length=GREETING_LENGTH, required=False, allow_blank=True)
     handoff_keywords = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=MAX_KEYWORDS, required=False
+        child=serializers.CharField(max_length=HANDOFF_KEYWORD_LENGTH),
+        max_length=MAX_HANDOFF_KEYWORDS,
+        required=False,
     )
     language = serializers.ChoiceField(choices=LineChannel.Language.choices, required=False)
     enabled = serializers.BooleanField(required=False)
@@ -93,14 +103,7 @@ class LineChannelOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_webhook_url(self, channel) -> str:
-        return webhook_url(self.context.get("request"), channel)
-
-
-def webhook_url(request, channel: LineChannel) -> str:
-    path = f"/v1/line/{channel.pk}/webhook"
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + path
-    return request.build_absolute_uri(path) if request is not None else path
+        return selectors.webhook_url(channel=channel, request=self.context.get("request"))
 
 
 @extend_schema(tags=["line"], parameters=[TENANT_PARAMETER])
@@ -175,13 +178,33 @@ def _events_of(body: bytes) -> list[dict]:
             "events": serializers.ListField(child=serializers.DictField()),
         },
     ),
-    responses={200: inline_serializer("LineWebhookAccepted", {"accepted": serializers.IntegerField()})},
+    responses={
+        200: inline_serializer("LineWebhookAccepted", {"accepted": serializers.IntegerField()}),
+        400: OpenApiResponse(description="The body is not LINE's webhook JSON."),
+        401: OpenApiResponse(description="invalid_signature: X-Line-Signature missing or wrong."),
+        404: OpenApiResponse(description="No enabled channel has this id."),
+        413: OpenApiResponse(description="The body is larger than LINE_WEBHOOK_MAX_BYTES."),
+        429: OpenApiResponse(
+            description="rate_limited, with Retry-After: too many failed calls from this address, "
+            "or too many calls for this channel (nothing stored: LINE redelivers)."
+        ),
+    },
 )
 class LineWebhookView(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
     def post(self, request, line_channel_id):
+        failures = WebhookFailureThrottle()
+        if failures.refused(request, self):
+            raise exceptions.Throttled(wait=failures.wait())
+        try:
+            return self._accept(request, line_channel_id)
+        except (Unauthorized, NotFound):
+            failures.record_failure()
+            raise
+
+    def _accept(self, request, line_channel_id):
         signature = request.headers.get("X-Line-Signature", "")
         if not signature or len(signature) > 100:
             raise Unauthorized()
@@ -201,6 +224,10 @@ class LineWebhookView(APIView):
                 valid = False
             if not valid:
                 raise Unauthorized()
+            # Refused before anything is stored: LINE sends the call again later.
+            throttle = WebhookChannelThrottle(channel)
+            if not throttle.allow_request(request, self):
+                raise exceptions.Throttled(wait=throttle.wait())
             events = _events_of(body)
             if not events or channel.tenant.status != "active":
                 return Response({"accepted": 0})  # the console's "Verify", or a suspended tenant

@@ -9,7 +9,8 @@ class LineChannelConfig(AppConfig):
         # Agents' replies (and status changes) of LINE conversations reach the user by push.
         from conversations import outbound
         from line_channel.delivery import deliver_conversation_event
+        from line_channel.selectors import undelivered_messages
 
-        outbound.register("line", deliver_conversation_event)
+        outbound.register("line", deliver_conversation_event, undelivered=undelivered_messages)
         # The tasks are queued by name (delivery.SEND_TASK): register them in every process.
         import line_channel.tasks  # noqa: F401

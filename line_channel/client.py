@@ -95,3 +95,8 @@ class LineClient:
 
     def display_name(self, *, user_id: str) -> str:
         return self._call("get_profile", user_id).display_name or ""
+
+    def bot_info(self) -> dict:
+        """The Official Account the access token belongs to: LINE answers only a valid token."""
+        info = self._call("get_bot_info")
+        return {"display_name": info.display_name or "", "basic_id": info.basic_id or ""}

@@ -55,11 +55,12 @@ def split_for_line(text: str, *, limit: int = MESSAGE_LIMIT, most: int = MESSAGE
     return [piece for piece in pieces if piece] or [text[:limit] or "…"]
 
 
-def _mark_channel_refused(channel: LineChannel, error: Exception) -> None:
+def channel_mark_token_refused(channel: LineChannel, error: Exception) -> None:
+    """LINE refused the access token: the dashboard asks an admin for a new one."""
+    channel.needs_attention = True
+    channel.attention_reason = f"LINE refused the channel access token: {error}"[:300]
     LineChannel.objects.filter(pk=channel.pk).update(
-        needs_attention=True,
-        attention_reason=f"LINE refused the channel access token: {error}"[:300],
-        updated_at=timezone.now(),
+        needs_attention=True, attention_reason=channel.attention_reason, updated_at=timezone.now()
     )
 
 
@@ -105,7 +106,7 @@ def delivery_send(
                 ),
             )
     except line_api.TokenRefused as error:
-        _mark_channel_refused(channel, error)
+        channel_mark_token_refused(channel, error)
         delivery.status, delivery.error = LineDelivery.Status.FAILED, str(error)[:300]
     except line_api.LineAPIError as error:
         logger.warning("LINE delivery %s failed: %s", delivery.pk, error)

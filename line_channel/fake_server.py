@@ -1,12 +1,13 @@
 """A local stand-in for LINE's Messaging API, speaking its wire format, for tests and for trying
 the channel without LINE (`manage.py line_fake_server`).
 
-It answers the calls the platform makes (reply, push, profile), checks the bearer token against
+It answers the calls the platform makes (reply, push, profile, bot info), checks the bearer token against
 the tokens it accepts, refuses a reply token used twice, records every call, and can be told to
 answer the next calls with an error status (`fail_next(500)`)."""
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ class Call:
     token: str
     body: dict
     headers: dict
+    # When the call arrived (`time.time()`): how long an answer took to reach "LINE".
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -28,6 +31,8 @@ class FakeLine:
     calls: list[Call] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     used_reply_tokens: set[str] = field(default_factory=set)
+    bot_name: str = "Fake Official Account"
+    basic_id: str = "@000fake"
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
 
@@ -42,7 +47,7 @@ class FakeLine:
             self.failures.extend((status, path) for status in statuses)
 
     def sent(self, kind: str) -> list[Call]:
-        """The calls that got through: `reply`, `push` or `profile`."""
+        """The calls that got through: `reply`, `push`, `profile` or `info` (the bot's)."""
         with self.lock:
             return [
                 call for call in self.calls if call.path.split("/")[-1 if kind != "profile" else -2] == kind
@@ -105,6 +110,18 @@ def _handler_for(fake: FakeLine):
                     fake.used_reply_tokens.add(reply_token)
                 elif method == "POST" and path == "/v2/bot/message/push":
                     pass
+                elif method == "GET" and path == "/v2/bot/info":
+                    fake.calls.append(Call(method, path, token, body, dict(self.headers)))
+                    return self._answer(
+                        200,
+                        {
+                            "userId": "U-bot",
+                            "basicId": fake.basic_id,
+                            "displayName": fake.bot_name,
+                            "chatMode": "bot",
+                            "markAsReadMode": "auto",
+                        },
+                    )
                 elif method == "GET" and path.startswith("/v2/bot/profile/"):
                     user_id = path.rsplit("/", 1)[-1]
                     if user_id not in fake.profiles:

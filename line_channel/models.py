@@ -15,6 +15,14 @@ from tenants.models import TenantOwnedModel
 
 DEFAULT_HANDOFF_KEYWORDS = ["真人客服", "人工客服", "客服人員", "agent", "human"]
 
+# What the API and the dashboard accept for a channel (LINE's formats, and sane sizes).
+CHANNEL_ID_PATTERN = r"^\d{1,32}$"  # the console's Channel ID: digits
+CHANNEL_SECRET_PATTERN = r"^[0-9A-Za-z]{16,64}$"  # noqa: S105 - a format, not a secret
+ACCESS_TOKEN_LENGTH = (20, 500)
+MAX_HANDOFF_KEYWORDS = 20
+HANDOFF_KEYWORD_LENGTH = 50
+GREETING_LENGTH = 1000
+
 
 def default_handoff_keywords() -> list[str]:
     return list(DEFAULT_HANDOFF_KEYWORDS)

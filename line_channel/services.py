@@ -5,6 +5,7 @@ send-reply half)."""
 import datetime as dt
 import logging
 import re
+from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
@@ -23,7 +24,12 @@ from conversations import services as conversation_services
 from conversations.models import Conversation
 from line_channel import client as line_api
 from line_channel import selectors
-from line_channel.delivery import delivery_create, delivery_send, split_for_line
+from line_channel.delivery import (
+    channel_mark_token_refused,
+    delivery_create,
+    delivery_send,
+    split_for_line,
+)
 from line_channel.models import LineChannel, LineEvent, LineUser
 from llm.crypto import encrypt_secret
 from tenants.audit import audit_record
@@ -110,6 +116,34 @@ def line_channel_delete(*, channel: LineChannel) -> None:
     channel.delete()
 
 
+@dataclass(frozen=True)
+class VerifyOutcome:
+    """What LINE said of a channel's access token: `ok`, or why not (`token_refused`: an admin must
+    enter a new token; `unreachable`: LINE did not answer, try again)."""
+
+    ok: bool
+    reason: str = ""
+    display_name: str = ""
+    basic_id: str = ""
+    error: str = ""
+
+
+def line_channel_verify(*, channel: LineChannel) -> VerifyOutcome:
+    """Ask LINE which Official Account the stored access token belongs to. A refused token marks
+    the channel as needing attention; an accepted one clears that state."""
+    try:
+        info = line_api.LineClient.for_channel(channel).bot_info()
+    except line_api.TokenRefused as error:
+        channel_mark_token_refused(channel, error)
+        return VerifyOutcome(ok=False, reason="token_refused", error=str(error))
+    except line_api.LineAPIError as error:
+        return VerifyOutcome(ok=False, reason="unreachable", error=str(error))
+    if channel.needs_attention:
+        channel.needs_attention, channel.attention_reason = False, ""
+        channel.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
+    return VerifyOutcome(ok=True, display_name=info["display_name"], basic_id=info["basic_id"])
+
+
 # --- Webhook events ------------------------------------------------------------------------
 
 
@@ -188,9 +222,7 @@ def _fetch_display_name(line_user: LineUser) -> None:
     try:
         name = line_api.LineClient.for_channel(line_user.channel).display_name(user_id=line_user.line_user_id)
     except line_api.TokenRefused as error:
-        from line_channel.delivery import _mark_channel_refused
-
-        _mark_channel_refused(line_user.channel, error)
+        channel_mark_token_refused(line_user.channel, error)
         return
     except line_api.Transient as error:
         logger.info("LINE profile of %s not fetched, asked again next time: %s", line_user.pk, error)

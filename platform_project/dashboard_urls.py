@@ -7,6 +7,7 @@ from django.views.i18n import set_language
 from accounts import dashboard_urls as accounts_pages
 from conversations import dashboard_urls as conversations_pages
 from knowledge import dashboard_urls as knowledge_pages
+from line_channel import dashboard_urls as line_pages
 from llm import dashboard_urls as llm_pages
 from reports import dashboard_urls as reports_pages
 from widgets import dashboard_urls as widgets_pages
@@ -19,6 +20,7 @@ tenant_pages = [
     *knowledge_pages.tenant,
     *llm_pages.tenant,
     *widgets_pages.tenant,
+    *line_pages.tenant,
     *accounts_pages.tenant,
 ]
 

@@ -412,6 +412,10 @@ REST_FRAMEWORK = {
         "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="5/hour"),
         # Website widget sessions per client address (widgets.api.WidgetSessionThrottle).
         "widget_session": env.str("THROTTLE_WIDGET_SESSION", default="30/minute"),
+        # LINE's webhook (line_channel/throttling.py): signed calls per channel, and failed calls
+        # (bad signature, unknown channel) per client address.
+        "line_webhook": env.str("THROTTLE_LINE_WEBHOOK", default="1200/minute"),
+        "line_webhook_failures": env.str("THROTTLE_LINE_WEBHOOK_FAILURES", default="30/minute"),
     },
     # DRF's own view of the client address agrees with tenants.throttling.client_address.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

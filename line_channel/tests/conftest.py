@@ -1,23 +1,11 @@
-"""Fixtures of the LINE channel tests: a fake LINE API on a local port, a channel per tenant,
-and signed webhook calls."""
-
-import base64
-import hashlib
-import hmac
-import json
-import time
-import uuid
+"""Fixtures of the LINE channel tests: a fake LINE API on a local port and a channel per tenant
+(events and signed webhook calls: testsupport/line.py)."""
 
 import pytest
 
 from line_channel import services
 from line_channel.fake_server import FakeLine
-from testsupport.environment import committed
-
-SECRET_A = "0123456789abcdef0123456789abcdef"
-SECRET_B = "fedcba9876543210fedcba9876543210"
-TOKEN_A = "token-of-tenant-a-channel-0123456789"
-TOKEN_B = "token-of-tenant-b-channel-0123456789"
+from testsupport.line import SECRET_A, SECRET_B, TOKEN_A, TOKEN_B
 
 
 @pytest.fixture
@@ -50,64 +38,3 @@ def channel_b(tenant_b):
         channel_secret=SECRET_B,
         channel_access_token=TOKEN_B,
     )
-
-
-def sign(body: bytes, secret: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def text_event(
-    text: str, *, user="U-alice", event_id=None, reply_token=None, age_seconds=0.0, **extra
-) -> dict:
-    return {
-        "type": "message",
-        "mode": "active",
-        "timestamp": int((time.time() - age_seconds) * 1000),
-        "source": {"type": "user", "userId": user},
-        "webhookEventId": event_id or uuid.uuid4().hex[:26].upper(),
-        "deliveryContext": {"isRedelivery": False},
-        "replyToken": reply_token or uuid.uuid4().hex,
-        "message": {"id": str(uuid.uuid4().int)[:18], "type": "text", "quoteToken": "q", "text": text},
-        **extra,
-    }
-
-
-def sticker_event(user="U-alice") -> dict:
-    event = text_event("", user=user)
-    event["message"] = {
-        "id": "1",
-        "type": "sticker",
-        "quoteToken": "q",
-        "packageId": "446",
-        "stickerId": "1988",
-        "stickerResourceType": "STATIC",
-    }
-    return event
-
-
-def follow_event(kind: str = "follow", user="U-alice") -> dict:
-    event = {
-        "type": kind,
-        "mode": "active",
-        "timestamp": int(time.time() * 1000),
-        "source": {"type": "user", "userId": user},
-        "webhookEventId": uuid.uuid4().hex[:26].upper(),
-        "deliveryContext": {"isRedelivery": False},
-    }
-    if kind == "follow":
-        event["replyToken"] = uuid.uuid4().hex
-        event["follow"] = {"isUnblocked": False}
-    return event
-
-
-def post_webhook(client, channel, events, *, secret=SECRET_A, body: bytes | None = None, signature=None):
-    """Call the webhook as LINE does (signed raw body), running what it queues (eager tasks)."""
-    if body is None:
-        body = json.dumps({"destination": "Uxxxxxxxx", "events": events}, ensure_ascii=False).encode()
-    headers = {}
-    if signature is not False:
-        headers["HTTP_X_LINE_SIGNATURE"] = signature or sign(body, secret)
-    with committed():
-        return client.post(
-            f"/v1/line/{channel.pk}/webhook", data=body, content_type="application/json", **headers
-        )

@@ -8,7 +8,8 @@ import pytest
 from conversations import services as conversation_services
 from conversations.models import Contact, Conversation, Message
 from line_channel.models import LineChannel, LineDelivery, LineEvent, LineUser
-from line_channel.tests.conftest import (
+from testsupport.environment import committed
+from testsupport.line import (
     SECRET_A,
     SECRET_B,
     TOKEN_A,
@@ -18,7 +19,6 @@ from line_channel.tests.conftest import (
     sticker_event,
     text_event,
 )
-from testsupport.environment import committed
 
 pytestmark = pytest.mark.django_db
 

@@ -28,6 +28,10 @@ def operator_browser(client, platform_admin):
         "/admin/conversations/feedback/",
         "/admin/llm/providerconfig/",
         "/admin/llm/usageday/",
+        "/admin/line_channel/linechannel/",
+        "/admin/line_channel/lineuser/",
+        "/admin/line_channel/lineevent/",
+        "/admin/line_channel/linedelivery/",
     ],
 )
 def test_operator_pages_load(operator_browser, tenant_a, page):

@@ -82,6 +82,7 @@ def test_every_tenant_dashboard_page_carries_the_policy(client, tenant_a):
         "/widgets/",
         "/widgets/new/",
         "/widgets/preview/",
+        "/line/",
     ]:
         response = client.get(base + path)
         assert response.status_code == 200, path
