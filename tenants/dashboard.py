@@ -56,8 +56,8 @@ NAVIGATION = (
     NavItem("dashboard:members", gettext_lazy("Members"), Capability.MANAGE_MEMBERS, "users"),
     # The capability the widget API (widgets.api.WidgetViewSet) asks for: tenant admins.
     NavItem("dashboard:widgets", gettext_lazy("Website widget"), Capability.UPDATE_TENANT, "widget"),
-    NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:line-channels", gettext_lazy("LINE channels"), Capability.UPDATE_TENANT, "chat"),
+    NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
     NavItem("dashboard:analytics", gettext_lazy("Analytics"), Capability.VIEW_USAGE, "chart"),
 )
