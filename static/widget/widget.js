@@ -55,7 +55,7 @@
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f6f8fa}" +
     ".msg{max-width:85%;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word;font-size:14px;line-height:1.5}" +
     ".user{align-self:flex-end;background:#1f6feb;color:#fff}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #d0d7de}" +
-    ".agent{border-color:#2da44e}.who{display:block;font-size:11px;color:#57606a;margin-bottom:2px}.notice{align-self:center;font-size:12px;color:#57606a;text-align:center}" +
+    ".agent{border-color:#2da44e}.who{display:block;font-size:11px;color:#57606a;margin-bottom:2px}.user .who{color:#dbe9ff}.notice{align-self:center;font-size:12px;color:#57606a;text-align:center}" +
     "details{margin-top:6px;font-size:12px}summary{cursor:pointer;color:#0969da}details p{margin:4px 0;color:#444;max-height:140px;overflow:auto}" +
     ".rate{margin-top:4px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:3px 8px;line-height:0}.rate svg{width:16px;height:16px;fill:#57606a}.rate .down svg{transform:rotate(180deg)}.rate button[aria-pressed=true]{background:#ddf4ff}" +
     "form{display:flex;gap:6px;padding:8px;border-top:1px solid #d0d7de}textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;font-size:14px;height:42px}" +

@@ -8,8 +8,10 @@ test-artifacts/screenshots/widget-*.png, and with UPDATE_README_IMAGES=1 the ans
 to docs/images/widget.png (the README's picture)."""
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 
 from conversations.models import Conversation, Feedback, Message
 from testsupport.browser import SCREENSHOTS, TIMEOUT_MS, sign_in
@@ -17,7 +19,7 @@ from testsupport.environment import ROOT
 from testsupport.host_page import HostPageServer
 from widgets import services
 from widgets.api import embed_snippet
-from widgets.models import Visitor
+from widgets.models import Visitor, Widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -227,4 +229,37 @@ def test_the_answer_comes_over_server_sent_events_when_websockets_are_blocked(
     question.press("Enter")
     panel.locator(".msg.assistant", has=page.locator("details")).nth(1).wait_for()
     assert Conversation.objects.get().messages.filter(role="user").count() == 2
+    page.context.close()
+
+
+def test_the_demo_page_of_make_run_answers_under_the_platforms_own_policy(
+    browser, live_asgi, eager_ingestion, monkeypatch, capsys
+):
+    """`seed_demo` as `make run` runs it, on the live server's port: the printed demo page loads,
+    the widget gets a session on the platform's own origin (its strict CSP included) and answers
+    from the demo document."""
+    monkeypatch.setenv("PORT", str(urlsplit(live_asgi.http_url).port))
+    call_command("seed_demo")
+    widget = Widget.objects.get()
+    demo_url = f"{live_asgi.http_url}/widget/demo/?key={widget.public_key}"
+    assert demo_url in capsys.readouterr().out
+    page = visitor_page(browser)
+    violations = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security" in message.text else None,
+    )
+    page.goto(demo_url)
+    page.get_by_role("button", name="線上客服").click()
+    panel = page.get_by_role("dialog", name="線上客服")
+    panel.get_by_text("您好！我是示範企業的智慧客服，請問有什麼可以幫您？").wait_for()
+    question = panel.get_by_label("請輸入您的問題…")
+    question.fill("退貨要幾天內申請？")
+    question.press("Enter")
+    answer = panel.locator(".msg.assistant", has=page.locator("details"))
+    answer.wait_for()
+    assert "七天" in answer.locator(".body").inner_text()
+    assert answer.locator("details strong").text_content() == "示範企業客服須知"
+    assert violations == []
+    shot(page, "widget-demo-page")
     page.context.close()
