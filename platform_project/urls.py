@@ -34,6 +34,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/v1/docs/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("widget.js", widget_views.widget_script, name="widget-script"),
+    path("widget/demo/", widget_views.widget_demo, name="widget-demo"),
     path("readyz", health.readyz, name="readyz"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),

@@ -1,5 +1,6 @@
-"""`/widget.js`: the embeddable widget, served by the platform itself (no CDN); and the
-dashboard's widget pages (list, create, edit, snippet, identity secret, live preview, delete)."""
+"""`/widget.js`: the embeddable widget, served by the platform itself (no CDN); `/widget/demo/?key=pk_…`:
+a plain page that embeds one widget, to try it without a website of one's own; and the dashboard's
+widget pages (list, create, edit, snippet, identity secret, live preview, delete)."""
 
 import time
 from functools import lru_cache
@@ -11,8 +12,8 @@ from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.staticfiles import finders
-from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -24,9 +25,10 @@ from django.views.generic import TemplateView
 from tenants.dashboard import TenantDashboardMixin, paginate
 from tenants.roles import Capability
 from widgets import limits, selectors, services
-from widgets.api import embed_snippet
+from widgets.api import PUBLIC_KEY_PATTERN, embed_snippet
 from widgets.forms import LOCALE_CHOICES, PreviewForm, WidgetForm
 from widgets.models import Widget
+from widgets.origins import normalize_origin
 
 SCRIPT = "widget/widget.js"
 
@@ -201,3 +203,22 @@ class WidgetPreviewView(WidgetPageMixin, TemplateView):
             widget_locale="" if locale == Widget.Locale.AUTO else locale,
         )
         return context
+
+
+@require_GET
+def widget_demo(request):
+    """The page shows a widget only when that widget allows this very origin (the platform's
+    own): the tenant admin chose to have it here, as `seed_demo` does for the demo widget. Any
+    other key is a 404, so the page cannot put a tenant's widget where it was not allowed."""
+    key = request.GET.get("key", "")
+    widget = selectors.widget_by_public_key(public_key=key) if PUBLIC_KEY_PATTERN.match(key) else None
+    own_origin = normalize_origin(request.build_absolute_uri("/").rstrip("/"))
+    if widget is None or not widget.enabled or own_origin not in widget.allowed_origins:
+        raise Http404("No widget to show here.")
+    context = {
+        "widget": widget,
+        "snippet": embed_snippet(widget, base_url=request.build_absolute_uri("/")),
+        # From this origin itself, whatever PUBLIC_BASE_URL says: the page's CSP allows 'self'.
+        "script_src": request.build_absolute_uri("/widget.js"),
+    }
+    return render(request, "widgets/demo.html", context)

@@ -51,7 +51,7 @@
   var host = document.createElement("div");
   host.setAttribute("data-platform-widget", "");
   var root = host.attachShadow({ mode: "open" });
-  var CSS = ":host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Noto Sans TC','PingFang TC',sans-serif}" +
+  var CSS = ":host{all:initial!important}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Noto Sans TC','PingFang TC',sans-serif}" +
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;padding:14px 20px;background:#1f6feb;color:#fff;font-size:15px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25)}" +
     ".launcher:focus-visible,button:focus-visible,textarea:focus-visible{outline:3px solid #f0b400;outline-offset:2px}" +
     ".panel{position:fixed;right:20px;bottom:84px;z-index:2147483000;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:#fff;color:#1c1c1c;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden}" +
@@ -60,9 +60,9 @@
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f6f8fa}" +
     ".msg{max-width:85%;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word;font-size:14px;line-height:1.5}" +
     ".user{align-self:flex-end;background:#1f6feb;color:#fff}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #d0d7de}" +
-    ".agent{border-color:#2da44e}.who{display:block;font-size:11px;color:#57606a;margin-bottom:2px}.notice{align-self:center;font-size:12px;color:#57606a;text-align:center}" +
+    ".agent{border-color:#2da44e}.who{display:block;font-size:11px;color:#57606a;margin-bottom:2px}.user .who{color:#dbe9ff}.notice{align-self:center;font-size:12px;color:#57606a;text-align:center}" +
     "details{margin-top:6px;font-size:12px}summary{cursor:pointer;color:#0969da}details p{margin:4px 0;color:#444;max-height:140px;overflow:auto}" +
-    ".rate{margin-top:4px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}.rate button[aria-pressed=true]{background:#ddf4ff}" +
+    ".rate{margin-top:4px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:3px 8px;line-height:0}.rate svg{width:16px;height:16px;fill:#57606a}.rate .down svg{transform:rotate(180deg)}.rate button[aria-pressed=true]{background:#ddf4ff}" +
     "form{display:flex;gap:6px;padding:8px;border-top:1px solid #d0d7de}textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;font-size:14px;height:42px}" +
     "form button{border:0;background:#1f6feb;color:#fff;border-radius:8px;padding:0 14px;cursor:pointer}form button:disabled{opacity:.5}" +
     ".person{border:0;background:transparent;color:#0969da;font-size:13px;padding:6px;cursor:pointer;text-decoration:underline}" +
@@ -112,17 +112,23 @@
       });
       target.node.appendChild(details);
     }
-    if (message.role === "assistant" && message.id) addRating(target.node, message);
+    if (message.role === "assistant" && message.id && state.conversation) addRating(target.node, message, state.conversation);
     scroll();
   }
-  function addRating(node, message) {
-    var box = el("div", { "class": "rate" });
-    [["up", "👍", t("helpful")], ["down", "👎", t("unhelpful")]].forEach(function (r) {
-      var b = el("button", { type: "button", "aria-label": r[2], "aria-pressed": "false" }, r[1]);
+  // A thumb drawn, not an emoji: not every visitor's system has an emoji font.
+  var THUMB = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 7.9 6 8.4 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1.2-.7v-2z";
+  function addRating(node, message, conversation) {
+    var box = el("div", { "class": "rate" }); var thanked = false;
+    var given = message.feedback && message.feedback.rating;
+    ["up", "down"].forEach(function (rating) {
+      var b = el("button", { type: "button", "class": rating, "aria-label": t(rating === "up" ? "helpful" : "unhelpful"), "aria-pressed": String(given === rating) });
+      var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg"); svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("aria-hidden", "true");
+      var path = document.createElementNS("http://www.w3.org/2000/svg", "path"); path.setAttribute("d", THUMB);
+      svg.appendChild(path); b.appendChild(svg);
       b.addEventListener("click", function () {
-        api("POST", "/v1/widget/conversations/" + message.conversation_id + "/messages/" + message.id + "/feedback", { rating: r[0] })
-          .then(function () { Array.prototype.forEach.call(box.children, function (x) { x.setAttribute("aria-pressed", "false"); });
-            b.setAttribute("aria-pressed", "true"); notice(t("thanks")); });
+        api("POST", "/v1/widget/conversations/" + conversation + "/messages/" + message.id + "/feedback", { rating: rating })
+          .then(function () { Array.prototype.forEach.call(box.children, function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+            if (!thanked) { thanked = true; notice(t("thanks")); } }).catch(function () { notice(t("error")); });
       });
       box.appendChild(b);
     });
@@ -157,7 +163,10 @@
     if (state.token && Date.now() < state.expires - 30000) return Promise.resolve();
     if (!state.sessionPromise) {
       state.sessionPromise = openSession().catch(function (error) {
-        if (error.status === 403 || error.status === 404 || error.status === 401) unavailable();
+        // A refused origin gets no CORS headers: the browser reports a network error, not the 403.
+        var status = error.status;
+        if (status === 401 || status === 403 || status === 404 || (!status && !state.expires)) unavailable();
+        else notice(t(status === 429 ? "busy" : "error"));
         throw error;
       }).finally(function () { state.sessionPromise = null; });
     }
@@ -170,6 +179,7 @@
     }).catch(function () { /* told in the panel */ });
   }
   function unavailable() {
+    if (state.unavailable) return;
     state.unavailable = true; input.disabled = true; sendButton.disabled = true; person.hidden = true;
     notice(t("unavailable"));
   }
@@ -188,7 +198,7 @@
     return api("GET", "/v1/widget/conversations/" + stored.conversation).then(function (conversation) {
       state.conversation = conversation.id;
       conversation.messages.forEach(function (m) { var b = bubble(m.role, m.content, m.author); if (m.role !== "user") finishAnswer(b, m); });
-      if (conversation.status === "handoff") { state.handedOff = true; }
+      if (conversation.status === "handoff") { state.handedOff = true; person.hidden = true; }
       if (conversation.status === "closed") { state.conversation = null; delete stored.conversation; save(); }
     }).catch(function () { delete stored.conversation; save(); });
   }
@@ -238,7 +248,7 @@
       notice(code === "rate_limited" || code === "daily_cap_reached" || code === "quota_exceeded" ? t("busy") : (event.error && event.error.message) || t("error"));
     }
   }
-  function waiting() { state.handedOff = true; notice(t("waiting")); }
+  function waiting() { state.handedOff = true; person.hidden = true; notice(t("waiting")); }
   function setConversation(id) { state.conversation = id; stored.conversation = id; save(); }
   function sendOverStream(text) {
     var body = { message: text, page_url: location.href.slice(0, 1000) };
