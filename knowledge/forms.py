@@ -96,6 +96,10 @@ class FaqForm(forms.Form):
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
+    def clean_answer(self) -> str:
+        # A browser sends a textarea's line breaks as CRLF; the answer is given as typed.
+        return self.cleaned_data["answer"].replace("\r\n", "\n").replace("\r", "\n")
+
     def clean_alternatives(self) -> list[str]:
         lines = [" ".join(line.split()) for line in self.cleaned_data["alternatives"].splitlines()]
         lines = [line for line in lines if line]

@@ -78,11 +78,16 @@ def test_an_admin_edits_disables_and_deletes_a_pair(tenant_a, hours_faq):
     assert page.status_code == 200 and HOURS_ANSWER in page.content.decode()
     saved = client.post(
         faq_url("faq-edit", tenant_a, hours_faq),
-        {"question": "營業時間？", "alternatives": "幾點開門\n幾點關門", "answer": "每天 10 點開門。"},
+        {
+            "question": "營業時間？",
+            "alternatives": "幾點開門\r\n幾點關門",
+            "answer": "每天 10 點開門。\r\n週日休息。",
+        },
     )
     assert saved.status_code == 302
     hours_faq.refresh_from_db()
-    assert (hours_faq.answer, hours_faq.enabled) == ("每天 10 點開門。", False)
+    # Unchecked means disabled; the browser's CRLF line breaks are kept as plain ones.
+    assert (hours_faq.answer, hours_faq.enabled) == ("每天 10 點開門。\n週日休息。", False)
     assert hours_faq.alternatives == ["幾點開門", "幾點關門"]
 
     deleted = client.post(faq_url("faq-delete", tenant_a, hours_faq), follow=True)
