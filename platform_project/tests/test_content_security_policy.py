@@ -71,7 +71,8 @@ def test_dashboard_pages_carry_a_strict_policy(client, tenant_a, path):
 def test_every_tenant_dashboard_page_carries_the_policy(client, tenant_a):
     client.login(email=tenant_a.tenant_admin.email, password=PASSWORD)
     base = f"/dashboard/t/{tenant_a.tenant.pk}"
-    for path in ["/", "/documents/", "/conversations/", "/inbox/", "/members/", "/usage/", "/settings/"]:
+    pages = ["/", "/documents/", "/conversations/", "/inbox/", "/members/", "/usage/", "/settings/"]
+    for path in [*pages, "/faqs/", "/faqs/new/", "/faqs/import/", "/analytics/unanswered/"]:
         response = client.get(base + path)
         assert response.status_code == 200, path
         assert "script-src 'self'" in response["Content-Security-Policy"], path
