@@ -138,7 +138,13 @@ class Message(TenantOwnedModel):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"])]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"]),
+            # Analytics and exports read a tenant's messages of a period: with the tenant alone
+            # PostgreSQL reads all of the tenant's messages and filters by time (EXPLAIN at
+            # 50,000 rows: 5,000 read for 1,415 kept, 94 buffers; with this index 34).
+            models.Index(fields=["tenant", "created_at"], name="message_tenant_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import retrieval
+from knowledge.faq_services import MAX_ALTERNATIVES, MAX_ANSWER_LENGTH, MAX_QUESTION_LENGTH
 from knowledge.retrieval_settings import MAX_CANDIDATES, MAX_RRF_K, MAX_SCORE_THRESHOLD, MAX_TOP_K
 
 STATUS_LABELS = {
@@ -72,3 +73,78 @@ class RetrievalSettingsForm(forms.Form):
 
     def as_settings(self) -> dict:
         return {name: self.cleaned_data[name] for name in retrieval.RetrievalSettings.__dataclass_fields__}
+
+
+# --- Curated answers -------------------------------------------------------------------------
+
+
+class FaqForm(forms.Form):
+    """A curated answer: the alternatives one per line. The limits are the API's."""
+
+    question = forms.CharField(label=_("Question"), max_length=MAX_QUESTION_LENGTH)
+    alternatives = forms.CharField(
+        label=_("Other ways to ask it"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("One per line. A customer's question that matches any of them gets the same answer."),
+    )
+    answer = forms.CharField(
+        label=_("Answer"),
+        max_length=MAX_ANSWER_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Given word for word, exactly as written here."),
+    )
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+
+    def clean_answer(self) -> str:
+        # A browser sends a textarea's line breaks as CRLF; the answer is given as typed.
+        return self.cleaned_data["answer"].replace("\r\n", "\n").replace("\r", "\n")
+
+    def clean_alternatives(self) -> list[str]:
+        lines = [" ".join(line.split()) for line in self.cleaned_data["alternatives"].splitlines()]
+        lines = [line for line in lines if line]
+        if len(lines) > MAX_ALTERNATIVES:
+            raise forms.ValidationError(
+                _("At most %(count)d other ways to ask it.") % {"count": MAX_ALTERNATIVES}
+            )
+        too_long = [line for line in lines if len(line) > MAX_QUESTION_LENGTH]
+        if too_long:
+            raise forms.ValidationError(
+                _("Each line is at most %(length)d characters.") % {"length": MAX_QUESTION_LENGTH}
+            )
+        return lines
+
+    @classmethod
+    def initial_for(cls, faq) -> dict:
+        return {
+            "question": faq.question,
+            "alternatives": "\n".join(faq.alternatives),
+            "answer": faq.answer,
+            "enabled": faq.enabled,
+        }
+
+
+class FaqImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "A header row naming the columns question, answer and optionally alternatives "
+            "(separated by |). UTF-8 with or without BOM, or Big5 as Excel in Taiwan saves it."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+
+class FaqFilterForm(forms.Form):
+    search = forms.CharField(label=_("Search"), required=False, max_length=200)
+    enabled = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Enabled or not")), ("true", _("Enabled")), ("false", _("Disabled"))],
+    )
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {"search": None, "enabled": None}
+        enabled = {"true": True, "false": False}.get(self.cleaned_data["enabled"])
+        return {"search": self.cleaned_data["search"].strip() or None, "enabled": enabled}

@@ -195,6 +195,19 @@ def tenant_analytics(*, tenant: Tenant, since: dt.date, until: dt.date, channel:
 
 # --- Top unanswered questions ------------------------------------------------------------------
 
+
+def tenant_unanswered(
+    *, tenant: Tenant, since: dt.date, until: dt.date, channel: str | None = None, limit: int | None = None
+) -> list[dict]:
+    """The period's unanswered questions alone (the dashboard's list of them), grouped as in
+    the analytics report, most asked first; all of the sampled ones when `limit` is None."""
+    start, end = period_bounds(since, until)
+    messages = Message.objects.for_tenant(tenant).filter(created_at__gte=start, created_at__lt=end)
+    if channel:
+        messages = messages.filter(conversation__channel=channel)
+    return unanswered_questions(messages=messages, limit=limit)
+
+
 _NOT_WORDS = re.compile(r"[\W_]+")
 
 
@@ -205,7 +218,7 @@ def _folded(text: str) -> str:
     )
 
 
-def unanswered_questions(*, messages, limit: int = UNANSWERED_TOP) -> list[dict]:
+def unanswered_questions(*, messages, limit: int | None = UNANSWERED_TOP) -> list[dict]:
     """The questions whose answer was `no_knowledge` or got a thumbs-down, most asked first,
     grouped when they are the same question in other words. `messages`: the period's messages
     (already scoped to the tenant)."""

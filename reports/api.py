@@ -225,6 +225,10 @@ class ErasureOutput(serializers.Serializer):
     conversations = serializers.IntegerField()
     messages = serializers.IntegerField()
     feedback = serializers.IntegerField()
+    exports = serializers.IntegerField(
+        help_text="Exports already written (or being written) that held the person's messages: "
+        "their files deleted, the exports marked expired."
+    )
 
 
 @extend_schema(tags=["privacy"], parameters=[TENANT_PARAMETER])
@@ -233,7 +237,8 @@ class ErasureView(TenantScopedAPIView):
 
     @extend_schema(
         summary="Erase one customer's conversations (a member by user_id, a widget visitor or LINE "
-        "user by contact_id) in every channel, with their messages and ratings; audited",
+        "user by contact_id) in every channel, with their messages and ratings and the export "
+        "files that hold them; audited",
         request=ErasureInput,
         responses=ErasureOutput,
     )

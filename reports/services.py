@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from conversations import services as conversation_services
 from conversations.models import Contact, Conversation, Feedback, Message
@@ -207,14 +209,16 @@ def export_write(*, tenant_id, export_id) -> Export | None:
     except Exception as error:
         logger.exception("export %s failed", export.pk)
         partial.unlink(missing_ok=True)
-        Export.objects.filter(pk=export.pk).update(
+        Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
             status=Export.Status.FAILED,
             error=f"The export failed ({type(error).__name__}).",
             finished_at=timezone.now(),
         )
         raise
     now = timezone.now()
-    Export.objects.filter(pk=export.pk).update(
+    # Only a still-running export becomes ready: one withdrawn meanwhile (a person's data was
+    # erased while it was written, `personal_data_erase`) keeps its status, and its file goes.
+    marked = Export.objects.filter(pk=export.pk, status=Export.Status.RUNNING).update(
         status=Export.Status.READY,
         file_path=relative,
         row_count=count,
@@ -222,6 +226,8 @@ def export_write(*, tenant_id, export_id) -> Export | None:
         finished_at=now,
         expires_at=now + dt.timedelta(days=settings.EXPORT_RETENTION_DAYS),
     )
+    if not marked:
+        final.unlink(missing_ok=True)
     export.refresh_from_db()
     return export
 
@@ -327,11 +333,65 @@ def daily_maintenance(*, now: dt.datetime | None = None) -> dict:
     return summary
 
 
+def _unlink_export(path: Path) -> None:
+    # Only the written file: a worker still writing the `.part` discards it itself.
+    path.unlink(missing_ok=True)
+
+
+# Stored on the export in English (as the API shows it); the dashboard translates it.
+ERASED_EXPORT_ERROR = gettext_noop(
+    "Deleted: it held the conversations of a person whose data was erased on request. Request a new export."
+)
+
+
+def _exports_withdraw(*, tenant: Tenant, conversations, reason: str) -> int:
+    """Delete the files of the tenant's exports that hold messages of `conversations` (a
+    person's, about to be erased) and mark them expired, each audited; returns how many.
+
+    Ready exports lose their file (once the erasure is committed); one being written is marked
+    so that its worker discards the file when done (`export_write` makes ready only a still-running export). The exports' rows
+    stay locked until the erasure commits, so a pending export's worker, which marks it running
+    first, reads only after the person is gone."""
+    live = (Export.Status.PENDING, Export.Status.RUNNING, Export.Status.READY)
+    exports = list(
+        Export.objects.for_tenant(tenant).filter(status__in=live).select_for_update().order_by("pk")
+    )
+    if not exports:
+        return 0
+    messages = Message.objects.for_tenant(tenant).filter(conversation__in=conversations.values("pk"))
+    withdrawn = 0
+    for export in exports:
+        if export.status == Export.Status.PENDING:
+            continue
+        start, end = period_bounds(export.since, export.until)
+        held = messages.filter(created_at__gte=start, created_at__lt=end)
+        if export.channel:
+            held = held.filter(conversation__channel=export.channel)
+        if not held.exists():
+            continue
+        # The files go once the erasure is committed: rolled back, it leaves the export whole.
+        transaction.on_commit(
+            functools.partial(_unlink_export, Path(settings.MEDIA_ROOT) / export_file_path(export))
+        )
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.EXPIRED, file_path="", error=ERASED_EXPORT_ERROR, expires_at=timezone.now()
+        )
+        audit_record(
+            tenant=tenant,
+            action="export.erase",
+            target=export,
+            details={"reason": reason, "was": export.status, "rows": export.row_count},
+        )
+        withdrawn += 1
+    return withdrawn
+
+
 @transaction.atomic
 def personal_data_erase(*, tenant: Tenant, user=None, contact: Contact | None = None) -> dict:
     """Erase one customer's conversations in the tenant, in every channel, on their request:
-    a member's (their conversations, messages and ratings) or a contact's (the contact too).
-    Audited with the counts, never with the content."""
+    a member's (their conversations, messages and ratings) or a contact's (the contact too),
+    and the export files already written that hold their messages. Audited with the counts,
+    never with the content."""
     if (user is None) == (contact is None):
         raise ValueError("personal_data_erase() takes a user or a contact")
     if contact is not None:
@@ -343,10 +403,16 @@ def personal_data_erase(*, tenant: Tenant, user=None, contact: Contact | None = 
             .exclude(message__conversation__contact=contact)
             .count()
         )
+        counts["exports"] = _exports_withdraw(
+            tenant=tenant, conversations=conversations, reason=f"contact {contact.pk} erased"
+        )
         conversation_services.contact_delete(contact=contact)
         return counts
     conversations = Conversation.objects.for_tenant(tenant).filter(user=user)
     counts = _counts(tenant, conversations)
+    counts["exports"] = _exports_withdraw(
+        tenant=tenant, conversations=conversations, reason=f"user {user.pk} erased"
+    )
     own_ratings = (
         Feedback.objects.for_tenant(tenant).filter(user=user).exclude(message__conversation__user=user)
     )

@@ -7,17 +7,19 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import FileResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView, View
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation
+from knowledge import faq_services
 from reports import analytics, selectors, services, usage
 from reports.api import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
 from reports.forms import AnalyticsFilterForm, ExportRequestForm, UsagePeriodForm
 from reports.models import Export
-from tenants.dashboard import TenantDashboardMixin, forbidden
+from tenants.dashboard import TenantDashboardMixin, forbidden, paginate, query_without_page
 from tenants.roles import Capability
 
 CHART_WIDTH = 600
@@ -174,6 +176,27 @@ def _percent_of(rate: float | None) -> str:
     return "–" if rate is None else f"{100 * rate:.0f}%"
 
 
+def analytics_period(request) -> tuple[AnalyticsFilterForm, dt.date, dt.date, str | None]:
+    """The filter form of the analytics pages and the period it chose: the last
+    DEFAULT_PERIOD_DAYS days unless it names a valid one (an invalid one gets a field error)."""
+    form = AnalyticsFilterForm(request.GET or None)
+    today = timezone.localdate()
+    since, until, channel = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today, None
+    if form.is_valid():
+        until = form.cleaned_data["until"] or today
+        since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+        channel = form.cleaned_data["channel"] or None
+        if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
+            form.add_error("since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS})
+            since, until = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today
+    return form, since, until, channel
+
+
+def write_answer_url(tenant, question: str) -> str:
+    """The curated-answer form, prefilled with the question."""
+    return f"{reverse('dashboard:faq-create', kwargs={'tenant_id': tenant.pk})}?{urlencode({'question': question})}"
+
+
 class AnalyticsView(TenantDashboardMixin, TemplateView):
     """The analytics report of GET …/analytics, drawn: figures, a chart, per channel, and the
     top unanswered questions, each with a link to write the curated answer for it."""
@@ -184,24 +207,12 @@ class AnalyticsView(TenantDashboardMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        form = AnalyticsFilterForm(self.request.GET or None)
-        today = timezone.localdate()
-        since, until, channel = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today, None
-        if form.is_valid():
-            until = form.cleaned_data["until"] or today
-            since = form.cleaned_data["since"] or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-            channel = form.cleaned_data["channel"] or None
-            if since > until or (until - since).days + 1 > MAX_PERIOD_DAYS:
-                form.add_error(
-                    "since", _("Choose a period of 1 to %(days)s days.") % {"days": MAX_PERIOD_DAYS}
-                )
-                since, until = today - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), today
+        form, since, until, channel = analytics_period(self.request)
         report = analytics.tenant_analytics(
             tenant=self.request.tenant, since=since, until=until, channel=channel
         )
-        faq_new = f"/dashboard/t/{self.request.tenant.pk}/faqs/new/"
         for entry in report["unanswered"]:
-            entry["write_answer_url"] = f"{faq_new}?{urlencode({'question': entry['question']})}"
+            entry["write_answer_url"] = write_answer_url(self.request.tenant, entry["question"])
         rates = report["rates"]
         context.update(
             form=form,
@@ -209,6 +220,36 @@ class AnalyticsView(TenantDashboardMixin, TemplateView):
             chart=answers_chart(report["days"]),
             percents={name: _percent_of(value) for name, value in rates.items()},
             days=list(reversed(report["days"])),
+        )
+        return context
+
+
+class UnansweredView(TenantDashboardMixin, TemplateView):
+    """The questions the assistant could not answer (no knowledge, or a thumbs-down) in a
+    period, the same question in other words grouped, most asked first; each with the curated
+    answer that now matches it, or a link to write one (prefilled)."""
+
+    template_name = "dashboard/unanswered.html"
+    capability = Capability.VIEW_USAGE
+    nav = "dashboard:unanswered"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        tenant = self.request.tenant
+        form, since, until, channel = analytics_period(self.request)
+        questions = analytics.tenant_unanswered(tenant=tenant, since=since, until=until, channel=channel)
+        page = paginate(self.request, questions)
+        for entry in page:
+            # Matched only for the page shown: each match embeds the question once.
+            entry["curated"] = faq_services.faq_match(tenant=tenant, question=entry["question"])
+            entry["write_answer_url"] = write_answer_url(tenant, entry["question"])
+        context.update(
+            form=form,
+            page=page,
+            since=since,
+            until=until,
+            query=query_without_page(self.request),
+            can_write_answers=self.can(Capability.MANAGE_DOCUMENTS),
         )
         return context
 

@@ -50,6 +50,7 @@ NAVIGATION = (
     NavItem("dashboard:overview", gettext_lazy("Overview"), Capability.READ_TENANT, "home"),
     NavItem("dashboard:documents", gettext_lazy("Documents"), Capability.READ_KNOWLEDGE, "file"),
     NavItem("dashboard:knowledge-search", gettext_lazy("Search tester"), Capability.READ_KNOWLEDGE, "search"),
+    NavItem("dashboard:faqs", gettext_lazy("Curated answers"), Capability.READ_KNOWLEDGE, "faq"),
     NavItem("dashboard:conversations", gettext_lazy("Conversations"), Capability.READ_TENANT, "chat"),
     NavItem("dashboard:live-chat", gettext_lazy("Live chat"), Capability.HANDLE_CONVERSATIONS, "bolt"),
     NavItem("dashboard:inbox", gettext_lazy("Agent inbox"), Capability.HANDLE_CONVERSATIONS, "inbox"),
@@ -60,6 +61,7 @@ NAVIGATION = (
     NavItem("dashboard:settings", gettext_lazy("Settings"), Capability.UPDATE_TENANT, "gear"),
     NavItem("dashboard:usage", gettext_lazy("Usage"), Capability.VIEW_USAGE, "chart"),
     NavItem("dashboard:analytics", gettext_lazy("Analytics"), Capability.VIEW_USAGE, "chart"),
+    NavItem("dashboard:unanswered", gettext_lazy("Unanswered questions"), Capability.VIEW_USAGE, "question"),
 )
 
 

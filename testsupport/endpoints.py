@@ -1,8 +1,13 @@
 """Every tenant endpoint of the API, with the capability the role matrix of DESIGN.md asks of
 its caller and the status it answers on success. A new tenant endpoint joins ENDPOINTS, and the
-access-matrix tests (platform_project/tests/test_access_matrix.py) cover it."""
+access-matrix tests (platform_project/tests/test_access_matrix.py) cover it.
+
+A JSON endpoint names its `body`; an upload names its `files` instead ({field: (filename,
+bytes)}, sent as multipart/form-data with a fresh copy of each file on every call)."""
 
 from dataclasses import dataclass
+
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tenants.roles import Capability
 
@@ -15,9 +20,19 @@ class Endpoint:
     capability: Capability
     success: int
     body: dict | None = None
+    files: dict[str, tuple[str, bytes]] | None = None
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def multipart(self) -> bool:
+        return self.files is not None
+
+    def uploads(self) -> dict:
+        return {
+            field: SimpleUploadedFile(name, content) for field, (name, content) in (self.files or {}).items()
+        }
 
 
 ENDPOINTS = [
@@ -77,6 +92,14 @@ ENDPOINTS = [
         "/v1/tenants/{tenant}/documents/{document}/chunks",
         Capability.READ_KNOWLEDGE,
         200,
+    ),
+    Endpoint(
+        "document-upload",
+        "post",
+        "/v1/tenants/{tenant}/documents/upload",
+        Capability.MANAGE_DOCUMENTS,
+        202,
+        files={"file": ("hours.txt", "營業時間：每天 9:00 到 18:00。週日公休。".encode())},
     ),
     Endpoint(
         "document-delete",
@@ -229,6 +252,19 @@ ENDPOINTS = [
         201,
         {"question": "退貨政策？", "answer": "七天內可退貨。"},
     ),
+    Endpoint(
+        "faq-import",
+        "post",
+        "/v1/tenants/{tenant}/faqs/import",
+        Capability.MANAGE_DOCUMENTS,
+        200,
+        files={
+            "file": (
+                "faqs.csv",
+                "question,answer,alternatives\n退貨政策？,七天內可退貨。,可以退貨嗎\n".encode(),
+            )
+        },
+    ),
     Endpoint("faq-read", "get", "/v1/tenants/{tenant}/faqs/{faq}", Capability.READ_KNOWLEDGE, 200),
     Endpoint(
         "faq-update",
@@ -299,6 +335,8 @@ ENDPOINTS = [
 
 def call(client, endpoint: Endpoint, ids: dict, body=None):
     url = endpoint.path.format(**ids)
+    if endpoint.multipart and body is None:
+        return getattr(client, endpoint.method)(url, endpoint.uploads(), format="multipart")
     payload = endpoint.body if body is None else body
     if isinstance(payload, dict):
         # A body may name an object of the fixture too: {"contact_id": "{contact}"}.

@@ -14,25 +14,13 @@ from accounts.services import token_pair_for
 from conversations.models import Message
 from knowledge.models import Document
 from tenants.models import Membership
-from testsupport.browser import SCREENSHOTS, TIMEOUT_MS, sign_in
+from testsupport.browser import TIMEOUT_MS, new_page, shot, sign_in
 from testsupport.documents import RETURNS_POLICY, WARRANTY
 from testsupport.environment import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 README_IMAGE = ROOT / "docs" / "images" / "dashboard.png"
-
-
-def new_page(browser, server, locale="en-US"):
-    context = browser.new_context(
-        base_url=server.http_url, locale=locale, viewport={"width": 1280, "height": 860}
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    return context.new_page()
-
-
-def shot(page, name: str):
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def drop_file(page, name: str, content: str):

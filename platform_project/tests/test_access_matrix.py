@@ -12,6 +12,7 @@ from testsupport.endpoints import ENDPOINTS, Endpoint, call
 from testsupport.people import client_for
 
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
+UPLOADS = [endpoint for endpoint in ENDPOINTS if endpoint.multipart]
 ROLES = [PLATFORM_ADMIN, *Role.values]
 
 
@@ -93,6 +94,23 @@ def test_form_encoded_bodies_get_415(endpoint, tenant_a, objects_of_a):
         url, data="a=b", content_type="application/x-www-form-urlencoded"
     )
     assert_error(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", UPLOADS, ids=str)
+def test_uploads_refuse_json_and_a_missing_file_in_the_error_format(endpoint, tenant_a, objects_of_a):
+    client = tenant_a.client("tenant_admin")
+    url = endpoint.path.format(**objects_of_a)
+    field = next(iter(endpoint.files))
+    as_json = getattr(client, endpoint.method)(url, {field: "not a file"}, format="json")
+    assert_error(as_json, 415, "unsupported_media_type")
+    no_file = getattr(client, endpoint.method)(url, {"other": "x"}, format="multipart")
+    assert_error(no_file, 400, "validation_error")
+    as_text = getattr(client, endpoint.method)(url, {field: "not a file"}, format="multipart")
+    assert_error(as_text, 400, "validation_error")
+    # Two files where one is expected.
+    twice = {field: [*endpoint.uploads().values(), *endpoint.uploads().values()]}
+    assert_error(getattr(client, endpoint.method)(url, twice, format="multipart"), 400, "validation_error")
 
 
 @pytest.mark.django_db

@@ -83,6 +83,10 @@ def test_every_tenant_dashboard_page_carries_the_policy(client, tenant_a):
         "/widgets/new/",
         "/widgets/preview/",
         "/line/",
+        "/faqs/",
+        "/faqs/new/",
+        "/faqs/import/",
+        "/analytics/unanswered/",
     ]:
         response = client.get(base + path)
         assert response.status_code == 200, path

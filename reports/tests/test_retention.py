@@ -107,7 +107,7 @@ def test_erasing_an_end_user_removes_their_conversations_in_every_channel(tenant
     response = erase(tenant_a, user_id=tenant_a.end_user.pk)
 
     assert response.status_code == 200, response.content
-    assert response.json() == {"conversations": 2, "messages": 5, "feedback": 2}
+    assert response.json() == {"conversations": 2, "messages": 5, "feedback": 2, "exports": 0}
     assert not Conversation.objects.filter(tenant=tenant_a.tenant, user=tenant_a.end_user).exists()
     assert not Feedback.objects.filter(user=tenant_a.end_user).exists()
     # The contacts' conversations stay.
@@ -121,7 +121,7 @@ def test_erasing_a_visitor_removes_the_contact_and_their_conversations(tenant_a,
     response = erase(tenant_a, contact_id=visitor.pk)
 
     assert response.status_code == 200
-    assert response.json() == {"conversations": 1, "messages": 5, "feedback": 0}
+    assert response.json() == {"conversations": 1, "messages": 5, "feedback": 0, "exports": 0}
     assert not Contact.objects.filter(pk=visitor.pk).exists()
     assert not Conversation.objects.filter(pk=counted_a.conversations["after_handoff"].pk).exists()
     assert AuditEvent.objects.filter(tenant=tenant_a.tenant, action="contact.delete").exists()
