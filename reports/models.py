@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import TenantOwnedModel
 
@@ -11,15 +12,15 @@ class Export(TenantOwnedModel):
     for EXPORT_RETENTION_DAYS and then deleted; the download link dies with it."""
 
     class Format(models.TextChoices):
-        CSV = "csv", "CSV (UTF-8 with BOM)"
-        JSONL = "jsonl", "JSON Lines"
+        CSV = "csv", _("CSV (UTF-8 with BOM)")
+        JSONL = "jsonl", _("JSON Lines")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for a worker"
-        RUNNING = "running", "Being written"
-        READY = "ready", "Ready to download"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired and deleted"
+        PENDING = "pending", _("Waiting for a worker")
+        RUNNING = "running", _("Being written")
+        READY = "ready", _("Ready to download")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired and deleted")
 
     # Not guessable: the id is part of the download link.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -6,42 +6,14 @@ from dataclasses import dataclass, field
 import pytest
 from django.utils import timezone
 
-from conversations.models import Contact, Conversation, Feedback, Message
+from conversations.models import Contact, Conversation
+from testsupport.history import conversation, message, rate
 
 
 @dataclass
 class Counted:
     conversations: dict = field(default_factory=dict)
     contacts: dict = field(default_factory=dict)
-
-
-def conversation(tenant, *, at, channel, user=None, contact=None, title="", **fields):
-    made = Conversation.objects.create(
-        tenant=tenant, user=user, contact=contact, channel=channel, title=title
-    )
-    Conversation.objects.filter(pk=made.pk).update(created_at=at, updated_at=at, **fields)
-    made.refresh_from_db()
-    return made
-
-
-def message(made, *, at, role, content, grounding="", citations=None, author=None):
-    added = Message.objects.create(
-        tenant_id=made.tenant_id,
-        conversation=made,
-        role=role,
-        content=content,
-        grounding=grounding,
-        citations=citations or [],
-        author=author,
-    )
-    Message.objects.filter(pk=added.pk).update(created_at=at)
-    return added
-
-
-def rate(answer, *, rating, user=None, contact=None):
-    return Feedback.objects.create(
-        tenant_id=answer.tenant_id, message=answer, user=user, contact=contact, rating=rating
-    )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from reports.analytics import tenant_analytics
-from reports.tests.conftest import conversation, message
+from testsupport.history import conversation, message
 
 pytestmark = pytest.mark.django_db
 

@@ -89,7 +89,7 @@ def test_a_csv_export_opens_in_excel_with_chinese_intact(tenant_a, counted_a, ea
 
 
 def test_a_csv_cell_that_excel_would_run_as_a_formula_is_defused(tenant_a, counted_a, eager_tasks):
-    from reports.tests.conftest import message
+    from testsupport.history import message
 
     message(counted_a.conversations["open"], at=timezone.now(), role="user", content='=HYPERLINK("http://x")')
     created = request_export(tenant_a, format="csv")

@@ -10,9 +10,9 @@ from rest_framework import serializers
 from conversations.models import Contact, Conversation, Feedback, Message
 from reports.selectors import conversation_retention_days
 from reports.services import daily_maintenance
-from reports.tests.conftest import conversation, message, rate
 from tenants.models import AuditEvent
 from tenants.tenant_settings import tenant_settings_validate
+from testsupport.history import conversation, message, rate
 
 pytestmark = pytest.mark.django_db
 
