@@ -267,7 +267,7 @@ def main() -> None:
                 export.refresh_from_db()
             sampler.stop()
             with results.section():
-                print("### CSV export of every message\n")
+                print("## CSV export of every message\n")
                 print(
                     f"{export.row_count:,} rows, {export.size_bytes / 1e6:.0f} MB CSV in {seconds:.1f} s "
                     f"({export.row_count / seconds:,.0f} rows/s); resident memory {sampler.first:.0f} MB at the "

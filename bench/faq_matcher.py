@@ -198,7 +198,7 @@ def main() -> None:
     for weight, result in report["results"].items():
         with results.section():
             print(
-                f"### Dense weight {weight}: {result['match_ms_per_query_400_pairs']:.2f} ms a query "
+                f"## Dense weight {weight}: {result['match_ms_per_query_400_pairs']:.2f} ms a query "
                 "against 400 pairs\n"
             )
             print("| threshold | precision | recall | answered | " + " | ".join(kinds) + " |")

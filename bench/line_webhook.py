@@ -441,7 +441,7 @@ def main() -> None:
                 "processes), DEBUG off; the fake LINE API in the benchmark's process; the provider: a local "
                 "OpenAI-compatible server answering at once\n"
             )
-            print(f"### Webhook acknowledgement, {arguments.senders} senders × {arguments.calls} calls\n")
+            print(f"## Webhook acknowledgement, {arguments.senders} senders × {arguments.calls} calls\n")
 
             async def drain(tokens: list[tuple[str, float]]) -> list[float]:
                 return [await replies.wait(token, 600) - sent for token, sent in tokens]
@@ -500,7 +500,7 @@ def main() -> None:
                 )
 
         with results.section():
-            print("### Answer delivered: LINE against member chat\n")
+            print("## Answer delivered: LINE against member chat\n")
             print(
                 "| questions | LINE: webhook → reply at LINE, p50 / p95 ms | member: POST chat → answer, "
                 "p50 / p95 ms | LINE / member p50 |"

@@ -233,7 +233,7 @@ def main() -> None:
                 f"One daphne process, DEBUG off, SQLite; {arguments.clients} clients, one keep-alive "
                 f"connection each; the provider: a local OpenAI-compatible server answering at once\n"
             )
-            print("### Visitor sessions\n")
+            print("## Visitor sessions\n")
             print("| endpoint | requests/s | p50 ms | p95 ms | throughput / floor | p95 / floor | non-2xx |")
             print("| --- | --- | --- | --- | --- | --- | --- |")
             healthz = [lambda _number: http_request("GET", "/healthz")] * arguments.clients
@@ -272,7 +272,7 @@ def main() -> None:
 
         with results.section():
             print(
-                f"### Widget chat against member chat ({arguments.rounds} rounds of {arguments.seconds:.0f} s "
+                f"## Widget chat against member chat ({arguments.rounds} rounds of {arguments.seconds:.0f} s "
                 "per path, alternating)\n"
             )
             print(
@@ -359,7 +359,7 @@ def main() -> None:
                 else "the server sends it uncompressed (no compression in Django or daphne; a proxy in "
                 "front compresses it): gzipped here"
             )
-            print("### `/widget.js`\n")
+            print("## `/widget.js`\n")
             print(
                 f"{size['raw']:,} bytes as served; {served}: {size['gzip6']:,} bytes at level 6, "
                 f"{size['gzip9']:,} at level 9 (target ≤ {SCRIPT_TARGET_KB:.0f} KB)."
