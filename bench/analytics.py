@@ -158,7 +158,9 @@ def main() -> None:
         print(f"SKIPPED: {reason}", flush=True)
         results.data["skipped"] = reason
         with results.section():
-            print(f"**Skipped**: {reason}. Start PostgreSQL (or set DATABASE_URL) and run it again.")
+            print(
+                f"**Skipped**: {reason.rstrip('.')}. Start PostgreSQL (or set DATABASE_URL) and run it again."
+            )
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench-analytics-"))
     os.environ.update(

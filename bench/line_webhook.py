@@ -348,7 +348,7 @@ def skip(results: Results, reason: str) -> None:
     results.data["skipped"] = reason
     with results.section():
         print(
-            f"**Skipped**: {reason}. Start PostgreSQL and Redis (or set DATABASE_URL, REDIS_URL) and run it again."
+            f"**Skipped**: {reason.rstrip('.')}. Start PostgreSQL and Redis (or set DATABASE_URL, REDIS_URL) and run it again."
         )
 
 
