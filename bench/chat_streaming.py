@@ -242,7 +242,14 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     milvus = prepare_environment(workdir, production=True)
-    os.environ.update({"CHAT_USER_REQUESTS_PER_MINUTE": "0", "EMBEDDING_THREADS": "1"})
+    os.environ.update(
+        {
+            "CHAT_USER_REQUESTS_PER_MINUTE": "0",
+            "EMBEDDING_THREADS": "1",
+            # The provider is ours, on the loopback: production refuses internal addresses.
+            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
+        }
+    )
     provider_port, web_port = _free_port(), _free_port()
     provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
         [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT

@@ -104,9 +104,13 @@ async def client(port: int, request: bytes | None, make_request, until: float, l
     return failures
 
 
-def http_request(method: str, path: str, *, token: str | None = None, body: dict | None = None) -> bytes:
+def http_request(
+    method: str, path: str, *, token: str | None = None, body: dict | None = None, origin: str | None = None
+) -> bytes:
     data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
     headers = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    if origin:
+        headers.append(f"Origin: {origin}")
     if token:
         headers.append(f"Authorization: Bearer {token}")
     if body is not None:
