@@ -5,8 +5,8 @@ import pytest
 
 from conversations.models import Contact, Conversation
 from tenants.models import AuditEvent
+from testsupport.widgets import SHOP, open_session, visitor_client, visitor_hash
 from widgets.models import Visitor
-from widgets.tests.conftest import SHOP, open_session, visitor_client, visitor_hash
 
 pytestmark = pytest.mark.django_db
 
