@@ -302,7 +302,9 @@
     _loaded: true,
     identify: function (identity) {
       state.identity = identity && identity.id ? { id: String(identity.id), hash: identity.hash, name: identity.name, email: identity.email } : null;
-      state.token = null; if (state.socket) state.socket.close(); state.conversation = null; delete stored.conversation; save();
+      state.token = null; if (state.socket) state.socket.close(); state.conversation = null;
+      if (!stored.resume) delete stored.conversation; // else it joins the identified visitor: keep showing it
+      save();
       log.textContent = ""; started = false; state.unavailable = false; input.disabled = false; sendButton.disabled = false; person.hidden = false;
       if (!panel.hidden) { started = true; session().then(loadHistory).then(connect).catch(function () {}); }
     },
