@@ -100,7 +100,8 @@ class ConversationOutput(serializers.ModelSerializer):
     contact = ContactOutput(allow_null=True)
     # An email, or "platform operator" for an operator the caller may not see by name.
     assigned_agent = serializers.SerializerMethodField()
-    message_count = serializers.IntegerField(read_only=True, default=None)
+    # Counted in lists; null where a single conversation is shown (its messages are there).
+    message_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Conversation

@@ -79,6 +79,21 @@ def contact_delete(*, contact: Contact) -> None:
     contact.delete()
 
 
+@transaction.atomic
+def contact_merge(*, source: Contact, target: Contact) -> int:
+    """Give `target` everything `source` has (conversations, ratings), then forget `source`:
+    the same customer, first known under one contact and now under another. Both must be of
+    one tenant. Returns how many conversations moved. The caller decides whether the two are
+    the same person and audits it."""
+    if source.tenant_id != target.tenant_id or source.pk == target.pk:
+        raise ValueError("contact_merge() merges two contacts of one tenant")
+    # `update()` leaves `updated_at` alone: the conversations keep their place in every list.
+    moved = Conversation.objects.for_tenant_id(source.tenant_id).filter(contact=source).update(contact=target)
+    Feedback.objects.for_tenant_id(source.tenant_id).filter(contact=source).update(contact=target)
+    source.delete()
+    return moved
+
+
 def conversation_open_for_contact(
     *, tenant: Tenant, contact: Contact, conversation_id, channel: str, first_message: str
 ) -> Conversation:

@@ -436,8 +436,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/v1",
-    # Only the JWT scheme is described; sign-in endpoints take no credentials.
-    "AUTHENTICATION_WHITELIST": ["tenants.authentication.TenantJWTAuthentication"],
+    # The members' JWT and the widget visitors' token are described; sign-in endpoints and
+    # the visitor session take no credentials.
+    "AUTHENTICATION_WHITELIST": [
+        "tenants.authentication.TenantJWTAuthentication",
+        "widgets.tokens.VisitorTokenAuthentication",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "DocumentStatusEnum": "knowledge.models.Document.Status",

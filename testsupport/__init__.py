@@ -7,6 +7,7 @@
 - `documents`: sample texts, uploads through the API, the ready-document helper, the index
 - `files`: small PDFs, DOCX, zips and other files built in code
 - `llm`: a sample request, provider specs on the wire server, draining a provider's stream
+- `widgets`: website-widget visitor sessions, their clients and identity hashes
 - `live`: clients of the live ASGI server (WebSocket and HTTP)
 - `browser`: Chromium pages signed in to the dashboard
 - `environment`: the repository root, services a test needs, commits, waiting, fresh settings

@@ -21,7 +21,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     return error
 
 
-def _tampered(token: str) -> str:
+def tampered(token: str) -> str:
+    """The token with a claim changed and its signature kept: a forgery."""
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["role"] = "tenant_admin"
@@ -40,7 +41,7 @@ def bad_credentials(user, tenant) -> dict[str, str]:
     return {
         "malformed": "Bearer not-a-jwt",
         "expired": f"Bearer {expired}",
-        "tampered": f"Bearer {_tampered(valid)}",
+        "tampered": f"Bearer {tampered(valid)}",
         "refresh_as_access": f"Bearer {refresh}",
         "wrong_scheme": f"Token {valid}",
     }

@@ -1,5 +1,6 @@
 """Every tenant endpoint of the API, with the capability the role matrix of DESIGN.md asks of
-its caller and the status it answers on success. A new tenant endpoint joins ENDPOINTS, and the
+its caller and the status it answers on success, and every endpoint of the widget's visitors. A
+new tenant endpoint joins ENDPOINTS, a new visitor endpoint VISITOR_ENDPOINTS, and the
 access-matrix tests (platform_project/tests/test_access_matrix.py) cover it.
 
 A JSON endpoint names its `body`; an upload names its `files` instead ({field: (filename,
@@ -333,9 +334,45 @@ ENDPOINTS = [
 ]
 
 
-def call(client, endpoint: Endpoint, ids: dict, body=None):
+@dataclass(frozen=True)
+class VisitorEndpoint:
+    """An endpoint of the website widget's visitors (/v1/widget/…): a visitor token opens it, and
+    only for the visitor's own conversations; no member's token does."""
+
+    name: str
+    method: str
+    path: str
+    success: int
+    body: dict | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+VISITOR_CONVERSATION = "/v1/widget/conversations/{visitor_conversation}"
+
+# Behind a visitor session (POST /v1/widget/sessions, public, is left out: it takes no token).
+VISITOR_ENDPOINTS = [
+    VisitorEndpoint("visitor-chat", "post", "/v1/widget/chat", 200, {"message": "退貨政策"}),
+    VisitorEndpoint("visitor-chat-stream", "post", "/v1/widget/chat/stream", 200, {"message": "退貨政策"}),
+    VisitorEndpoint("visitor-conversation-list", "get", "/v1/widget/conversations", 200),
+    VisitorEndpoint("visitor-conversation-read", "get", VISITOR_CONVERSATION, 200),
+    VisitorEndpoint(
+        "visitor-handoff", "post", f"{VISITOR_CONVERSATION}/handoff", 200, {"reason": "請真人協助"}
+    ),
+    VisitorEndpoint(
+        "visitor-feedback",
+        "post",
+        f"{VISITOR_CONVERSATION}/messages/{{visitor_message}}/feedback",
+        201,
+        {"rating": "up", "comment": "有幫助"},
+    ),
+]
+
+
+def call(client, endpoint: Endpoint | VisitorEndpoint, ids: dict, body=None):
     url = endpoint.path.format(**ids)
-    if endpoint.multipart and body is None:
+    if getattr(endpoint, "multipart", False) and body is None:
         return getattr(client, endpoint.method)(url, endpoint.uploads(), format="multipart")
     payload = endpoint.body if body is None else body
     if isinstance(payload, dict):

@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import permissions, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -276,7 +276,8 @@ class VisitorMessageOutput(MessageOutput):
 
 
 class VisitorConversationOutput(serializers.ModelSerializer):
-    message_count = serializers.IntegerField(read_only=True, default=None)
+    # Counted in lists; null where a single conversation is shown (its messages are there).
+    message_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Conversation
@@ -426,15 +427,18 @@ class VisitorChatStreamView(VisitorAPIView):
 
 
 @extend_schema(tags=["widget"])
-class VisitorConversationListView(VisitorAPIView):
-    @extend_schema(summary="The visitor's own conversations", responses=VisitorConversationOutput(many=True))
-    def get(self, request):
-        conversations = conversation_selectors.contact_conversation_list(
-            tenant=request.tenant, contact=self.visitor.contact
+class VisitorConversationListView(VisitorAPIView, generics.ListAPIView):
+    serializer_class = VisitorConversationOutput
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return conversation_selectors.contact_conversation_list(
+            tenant=self.request.tenant, contact=self.visitor.contact
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(conversations, request, view=self)
-        return paginator.get_paginated_response(VisitorConversationOutput(page, many=True).data)
+
+    @extend_schema(summary="The visitor's own conversations")
+    def get(self, request):
+        return self.list(request)
 
 
 def _detail(request, conversation: Conversation) -> dict:

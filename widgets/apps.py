@@ -9,6 +9,7 @@ class WidgetsConfig(AppConfig):
         # CORS for /v1/widget/… follows the widgets' allowed origins (django-cors-headers' hook).
         from corsheaders.signals import check_request_enabled
 
+        import widgets.schema  # noqa: F401 - the visitor token's OpenAPI security scheme
         from widgets.cors import widget_origin_allowed
 
         check_request_enabled.connect(widget_origin_allowed, dispatch_uid="widgets.cors")

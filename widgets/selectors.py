@@ -37,13 +37,15 @@ def widget_by_public_key(*, public_key: str) -> Widget | None:
     return Widget.objects.select_related("tenant", "tenant__plan").filter(public_key=public_key).first()
 
 
-def visitor_by_resume_token_hash(*, widget: Widget, token_hash: str) -> Visitor | None:
-    return (
-        Visitor.objects.for_tenant_id(widget.tenant_id)
-        .select_related("contact")
-        .filter(widget=widget, identified=False, resume_token_hash=token_hash)
-        .first()
-    )
+def visitor_by_resume_token_hash(
+    *, widget: Widget, token_hash: str, for_update: bool = False
+) -> Visitor | None:
+    """The anonymous visitor of `widget` whose resume token hashes to `token_hash`; locked to the
+    caller's transaction with `for_update` (a merge consumes it)."""
+    visitors = Visitor.objects.for_tenant_id(widget.tenant_id).select_related("contact")
+    if for_update:
+        visitors = visitors.select_for_update(of=("self",))
+    return visitors.filter(widget=widget, identified=False, resume_token_hash=token_hash).first()
 
 
 def visitor_identified(*, widget: Widget, visitor_id: str) -> Visitor | None:

@@ -3,6 +3,7 @@ endpoint). Visitors become `conversations.Contact`s, served by the conversation 
 
 import hashlib
 import hmac
+import logging
 import secrets
 
 from django.core.cache import cache
@@ -20,6 +21,7 @@ from widgets.models import Visitor, Widget
 PUBLIC_KEY_PREFIX = "pk_"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 ANONYMOUS_PREFIX = "v_"
+logger = logging.getLogger(__name__)
 _AUDITED_FIELDS = [
     "name",
     "allowed_origins",
@@ -53,8 +55,15 @@ def visitor_hash_valid(*, widget: Widget, visitor_id: str, visitor_hash: str | N
     if not visitor_hash or not widget.identity_secret_encrypted:
         return False
     secret = decrypt_secret(widget.identity_secret_encrypted)
-    expected = hmac.new(secret.encode(), visitor_id.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, visitor_hash.strip().lower())
+    # Any text may arrive from a page: compared as bytes (compare_digest refuses non-ASCII str),
+    # and an id that is not encodable (a lone surrogate) matches nothing.
+    try:
+        message = visitor_id.encode()
+        given = visitor_hash.strip().lower().encode()
+    except UnicodeEncodeError:
+        return False
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, given)
 
 
 @transaction.atomic
@@ -180,6 +189,8 @@ def visitor_session_open(
             visitor = Visitor.objects.create(
                 tenant=tenant, widget=widget, contact=contact, visitor_id=claimed_id, identified=True
             )
+        if resume_token:
+            visitor_history_merge(widget=widget, resume_token=resume_token, into=visitor)
         _visitor_seen(widget, visitor, name=name, email=email, page_url=page_url)
         return visitor, None
 
@@ -203,6 +214,38 @@ def visitor_session_open(
     label = {"site_visitor_id": claimed_id} if claimed_id else {}
     _visitor_seen(widget, visitor, name=name, email=email, page_url=page_url, extra=label)
     return visitor, resume_token
+
+
+@transaction.atomic
+def visitor_history_merge(*, widget: Widget, resume_token: str, into: Visitor) -> int:
+    """An anonymous visitor who has just identified (a verified id, `into`) keeps what they
+    asked before: the conversations of the anonymous visitor whose resume token this browser
+    holds move to the identified visitor, and the anonymous visitor is forgotten (its resume
+    token and open sessions end). Only the holder's own token names the history, and only a
+    visitor of the same widget: nobody can claim another visitor's history by naming an id.
+    Returns how many conversations moved (0 when the token names no anonymous visitor)."""
+    if not into.identified or into.widget_id != widget.pk:
+        raise ValueError("visitor_history_merge() merges into an identified visitor of the widget")
+    anonymous = selectors.visitor_by_resume_token_hash(
+        widget=widget, token_hash=hash_resume_token(resume_token), for_update=True
+    )
+    if anonymous is None:
+        return 0
+    source_id = anonymous.visitor_id
+    moved = conversation_services.contact_merge(source=anonymous.contact, target=into.contact)
+    audit_record(
+        tenant=widget.tenant,
+        action="widget.visitor_merge",
+        target=into,
+        details={"widget_id": widget.pk, "from_visitor_id": source_id, "conversations": moved},
+    )
+    logger.info(
+        "widget %s: anonymous visitor %s merged into an identified visitor (%d conversations)",
+        widget.pk,
+        source_id,
+        moved,
+    )
+    return moved
 
 
 def _visitor_seen(widget, visitor, *, name, email, page_url, extra=None) -> None:

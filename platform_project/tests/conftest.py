@@ -14,6 +14,7 @@ from tenants.roles import Role
 from tenants.services import membership_create
 from testsupport.documents import a_ready_document
 from testsupport.people import make_user
+from testsupport.widgets import SHOP, VisitorWithHistory, visitor_with_history
 from widgets.services import widget_create
 
 
@@ -70,3 +71,17 @@ def objects_of_a(tenant_a, milvus_uri):
         "conversation": conversation.pk,
         "message": answer.pk,
     }
+
+
+@pytest.fixture
+def visitor_of_a(tenant_a, milvus_uri) -> VisitorWithHistory:
+    """An anonymous visitor of tenant A's website widget, with a token and one conversation (a
+    question and its answer); the widget allows SHOP's pages."""
+    widget, _secret = widget_create(tenant=tenant_a.tenant, name="網站客服", allowed_origins=[SHOP])
+    return visitor_with_history(widget)
+
+
+@pytest.fixture
+def visitor_of_b(tenant_b, milvus_uri) -> VisitorWithHistory:
+    widget, _secret = widget_create(tenant=tenant_b.tenant, name="B 網站", allowed_origins=[SHOP])
+    return visitor_with_history(widget)

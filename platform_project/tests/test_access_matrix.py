@@ -1,15 +1,21 @@
 """Every tenant endpoint against the role matrix of DESIGN.md, the other tenant, and every kind
-of bad token. New tenant endpoints join testsupport/endpoints.py's ENDPOINTS, and the tests below
+of bad token; every endpoint of the website widget's visitors against visitor tokens (one more
+kind of credential: it opens only /v1/widget/…, and a member's token opens nothing there). New
+endpoints join testsupport/endpoints.py's ENDPOINTS or VISITOR_ENDPOINTS, and the tests below
 cover them."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from rest_framework.test import APIClient
 
 from tenants.roles import PLATFORM_ADMIN, Capability, Role, role_can
-from testsupport.api import assert_error, bad_credentials
-from testsupport.endpoints import ENDPOINTS, Endpoint, call
+from testsupport.api import assert_error, bad_credentials, tampered
+from testsupport.endpoints import ENDPOINTS, VISITOR_ENDPOINTS, Endpoint, call
 from testsupport.people import client_for
+from testsupport.widgets import SHOP, visitor_client, visitor_with_history
+from widgets.tokens import visitor_token_for
 
 WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body]
 UPLOADS = [endpoint for endpoint in ENDPOINTS if endpoint.multipart]
@@ -197,3 +203,104 @@ def test_invitation_accept_refuses_a_bad_access_token(kind, tenant_a, anonymous)
     response = anonymous.post("/v1/auth/invitations/accept", {"token": "x"}, format="json")
     assert_error(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+# --- Website visitors ------------------------------------------------------------------------
+# A visitor token (POST /v1/widget/sessions) is a credential of its own kind: it opens the
+# visitor's own conversations under /v1/widget/ and nothing under /v1/tenants/; no member's
+# token opens /v1/widget/.
+
+VISITOR_WITH_BODY = [endpoint for endpoint in VISITOR_ENDPOINTS if endpoint.body]
+VISITOR_OBJECTS = [endpoint for endpoint in VISITOR_ENDPOINTS if "{visitor_conversation}" in endpoint.path]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "endpoint", [*ENDPOINTS, Endpoint("me", "get", "/v1/auth/me", Capability.CHAT, 200)], ids=str
+)
+def test_a_visitor_token_opens_no_member_endpoint(endpoint, objects_of_a, visitor_of_a):
+    response = call(visitor_of_a.client(), endpoint, objects_of_a)
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", VISITOR_ENDPOINTS, ids=str)
+def test_the_visitor_token_opens_each_visitor_endpoint(endpoint, visitor_of_a):
+    response = call(visitor_of_a.client(), endpoint, visitor_of_a.ids)
+    assert response.status_code == endpoint.success, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", VISITOR_ENDPOINTS, ids=str)
+def test_no_member_token_opens_a_visitor_endpoint(endpoint, role, tenant_a, platform_admin, visitor_of_a):
+    user = platform_admin if role == PLATFORM_ADMIN else tenant_a.user(role)
+    client = client_for(user, tenant=tenant_a.tenant)
+    client.defaults["HTTP_ORIGIN"] = SHOP  # from an allowed page: only the token is wrong
+    response = call(client, endpoint, visitor_of_a.ids)
+    assert_error(response, 401, "token_invalid")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["none", "malformed", "expired", "tampered", "wrong_scheme", "ended"])
+@pytest.mark.parametrize("endpoint", VISITOR_ENDPOINTS, ids=str)
+def test_visitor_endpoints_require_a_valid_visitor_token(endpoint, kind, visitor_of_a):
+    token = visitor_token_for(visitor_of_a.visitor)
+    credentials = {
+        "none": None,
+        "malformed": "Bearer not-a-jwt",
+        "tampered": f"Bearer {tampered(str(token))}",
+        "wrong_scheme": f"Token {token}",
+    }.get(kind)
+    if kind == "expired":
+        token.set_exp(lifetime=-timedelta(seconds=5))
+        credentials = f"Bearer {token}"
+    if kind == "ended":  # the visitor is gone: their widget deleted, or merged on identify
+        gone = visitor_with_history(visitor_of_a.widget).visitor
+        credentials = f"Bearer {visitor_token_for(gone)}"
+        gone.contact.delete()
+    client = APIClient(HTTP_ORIGIN=SHOP)
+    if credentials:
+        client.credentials(HTTP_AUTHORIZATION=credentials)
+    response = call(client, endpoint, visitor_of_a.ids)
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", VISITOR_OBJECTS, ids=str)
+def test_another_visitor_and_another_tenants_visitor_get_404(endpoint, visitor_of_a, visitor_of_b):
+    neighbour = visitor_with_history(visitor_of_a.widget)
+    for stranger in (neighbour, visitor_of_b):
+        response = call(stranger.client(), endpoint, visitor_of_a.ids)
+        assert_error(response, 404, "not_found")
+    assert (
+        visitor_of_a.client().get(f"/v1/widget/conversations/{visitor_of_a.conversation.pk}").status_code
+        == 200
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", VISITOR_ENDPOINTS, ids=str)
+def test_a_visitor_token_is_refused_on_a_page_the_widget_does_not_allow(endpoint, visitor_of_a):
+    client = visitor_client(visitor_of_a.session, origin="https://evil.example.com")
+    assert_error(call(client, endpoint, visitor_of_a.ids), 403, "origin_not_allowed")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", VISITOR_WITH_BODY, ids=str)
+def test_visitor_endpoints_answer_bad_bodies_in_the_error_format(endpoint, visitor_of_a):
+    client = visitor_of_a.client()
+    url = endpoint.path.format(**visitor_of_a.ids)
+    broken = getattr(client, endpoint.method)(url, data="{not json", content_type="application/json")
+    assert_error(broken, 400, "malformed_request")
+    assert_error(call(client, endpoint, visitor_of_a.ids, body=["a", "list"]), 400, "validation_error")
+    wrong_types = call(
+        client, endpoint, visitor_of_a.ids, body={key: {"nested": [1]} for key in endpoint.body}
+    )
+    assert_error(wrong_types, 400, "validation_error")
+    assert set(wrong_types.json()["error"]["details"]) <= set(endpoint.body)
+    form = getattr(client, endpoint.method)(url, data="a=b", content_type="application/x-www-form-urlencoded")
+    assert_error(form, 415, "unsupported_media_type")

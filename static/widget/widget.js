@@ -142,7 +142,9 @@
       body.visitor_id = state.identity.id; body.visitor_hash = state.identity.hash;
       if (state.identity.name) body.name = state.identity.name;
       if (state.identity.email) body.email = state.identity.email;
-    } else if (stored.resume) { body.resume_token = stored.resume; }
+    }
+    // Also when identifying: the anonymous history this browser holds joins the identified visitor.
+    if (stored.resume) body.resume_token = stored.resume;
     return fetch(BASE + "/v1/widget/sessions", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
       .then(function (response) {
         return response.json().then(function (data) {
@@ -152,6 +154,7 @@
       }).then(function (data) {
         state.token = data.token; state.expires = data.expires_at * 1000;
         if (data.resume_token) { stored.resume = data.resume_token; save(); }
+        else if (stored.resume) { delete stored.resume; save(); } // merged: the token is spent
         if (data.widget && data.widget.locale && TEXT[data.widget.locale]) locale = data.widget.locale;
         if (data.widget && data.widget.greeting && !log.querySelector(".msg")) bubble("assistant", data.widget.greeting);
         var refreshIn = Math.max(30000, (state.expires - Date.now()) * 0.8);
@@ -317,7 +320,9 @@
     _loaded: true,
     identify: function (identity) {
       state.identity = identity && identity.id ? { id: String(identity.id), hash: identity.hash, name: identity.name, email: identity.email } : null;
-      state.token = null; if (state.socket) state.socket.close(); state.conversation = null; delete stored.conversation; save();
+      state.token = null; if (state.socket) state.socket.close(); state.conversation = null;
+      if (!stored.resume) delete stored.conversation; // else it joins the identified visitor: keep showing it
+      save();
       log.textContent = ""; started = false; state.unavailable = false; input.disabled = false; sendButton.disabled = false; person.hidden = false;
       if (!panel.hidden) { started = true; session().then(loadHistory).then(connect).catch(function () {}); }
     },

@@ -1,14 +1,11 @@
 """Fixtures of the widget tests: a widget of tenant A (and of B) and visitor sessions."""
 
-import hashlib
-import hmac
-
 import pytest
-from rest_framework.test import APIClient
 
+# The widget tests' helpers live in testsupport; named here too for the tests that import them
+# from this module.
+from testsupport.widgets import SHOP, open_session, visitor_client, visitor_hash  # noqa: F401
 from widgets import services
-
-SHOP = "https://shop.example.com.tw"
 
 
 @pytest.fixture
@@ -37,27 +34,6 @@ def widget_b(tenant_b):
         tenant=tenant_b.tenant, name="B shop", allowed_origins=["https://b.example.com"]
     )
     return widget
-
-
-def visitor_hash(secret: str, visitor_id: str) -> str:
-    return hmac.new(secret.encode(), visitor_id.encode(), hashlib.sha256).hexdigest()
-
-
-def open_session(widget, origin: str = SHOP, **body):
-    client = APIClient()
-    response = client.post(
-        "/v1/widget/sessions", {"public_key": widget.public_key, **body}, format="json", HTTP_ORIGIN=origin
-    )
-    return response
-
-
-def visitor_client(session: dict, origin: str | None = SHOP) -> APIClient:
-    client = APIClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {session['token']}"}
-    if origin:
-        headers["HTTP_ORIGIN"] = origin
-    client.credentials(**headers)
-    return client
 
 
 @pytest.fixture(autouse=True)
