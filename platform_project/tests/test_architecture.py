@@ -267,3 +267,42 @@ def test_a_process_that_starts_django_knows_the_tasks_queued_by_name():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"tasks not registered: {result.stdout}"
+
+
+def _test_module_imports(path: Path) -> list[tuple[str, int]]:
+    """The imports of test modules and conftests (`x.tests.y`, `x.conftest`) a file makes."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        for name in names:
+            parts = name.split(".")
+            if "tests" in parts or parts[-1] == "conftest":
+                found.append((name, node.lineno))
+                break
+    return found
+
+
+def test_no_module_imports_a_test_module_or_a_conftest():
+    """Shared test helpers live in testsupport/: a test that imports another test module or a
+    conftest runs that module's tests and fixtures twice, or depends on collection order."""
+    wrong = []
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0].startswith(".") or relative.parts[0] in {"var", "node_modules"}:
+            continue
+        wrong += [f"{relative}:{line} imports {name}" for name, line in _test_module_imports(path)]
+    assert wrong == []
+
+
+def test_the_test_import_check_sees_one(tmp_path):
+    sample = tmp_path / "test_sample.py"
+    sample.write_text("from widgets.tests.conftest import SHOP\nimport reports.tests.helpers\n")
+    assert [name for name, _ in _test_module_imports(sample)] == [
+        "widgets.tests.conftest",
+        "reports.tests.helpers",
+    ]

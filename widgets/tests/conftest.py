@@ -2,9 +2,7 @@
 
 import pytest
 
-# The widget tests' helpers live in testsupport; named here too for the tests that import them
-# from this module.
-from testsupport.widgets import SHOP, open_session, visitor_client, visitor_hash  # noqa: F401
+from testsupport.widgets import SHOP
 from widgets import services
 
 

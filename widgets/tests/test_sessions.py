@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 
 from conversations.models import Contact
 from testsupport.people import client_for
+from testsupport.widgets import SHOP, open_session, visitor_client, visitor_hash
 from widgets.api import WidgetSessionThrottle
 from widgets.models import Visitor
-from widgets.tests.conftest import SHOP, open_session, visitor_client, visitor_hash
 from widgets.tokens import VisitorToken, visitor_token_for
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 from conversations import services as conversation_services
 from conversations.models import Conversation
 from testsupport.people import client_for
+from testsupport.widgets import open_session, visitor_client
 from widgets.models import Visitor
-from widgets.tests.conftest import open_session, visitor_client
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from accounts.services import token_pair_for
 from conversations.models import Conversation
 from tenants.models import Membership
 from testsupport.live import post, receive, until
+from testsupport.widgets import SHOP
 from widgets.models import Visitor
 from widgets.services import visitor_session_open
-from widgets.tests.conftest import SHOP
 from widgets.tokens import visitor_token_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
