@@ -173,9 +173,10 @@ def eager_ingestion(milvus_uri):
 class WorkerProcess:
     """A real Celery worker in its own process group, sharing the test database and index."""
 
-    def __init__(self, environment: dict[str, str], output: Path | None = None):
+    def __init__(self, environment: dict[str, str], output: Path | None = None, loglevel: str = "warning"):
         self.environment = environment
         self.output = output
+        self.loglevel = loglevel
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -191,7 +192,7 @@ class WorkerProcess:
                 "worker",
                 "--pool=prefork",
                 "--concurrency=1",
-                "--loglevel=warning",
+                f"--loglevel={self.loglevel}",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -243,11 +244,13 @@ def celery_worker_process(
     }
     workers: list[WorkerProcess] = []
 
-    def start(output: Path | None = None, **overrides: str) -> WorkerProcess:
+    def start(output: Path | None = None, loglevel: str = "warning", **overrides: str) -> WorkerProcess:
         # The index the test is using: the suite's, or one of its own (`own_milvus`); `overrides`
         # are further settings of the worker's environment (a local fake's address, say);
         # `output`, a file for its log lines.
-        worker = WorkerProcess({**environment, "MILVUS_URI": settings.MILVUS_URI, **overrides}, output)
+        worker = WorkerProcess(
+            {**environment, "MILVUS_URI": settings.MILVUS_URI, **overrides}, output, loglevel
+        )
         worker.start()
         workers.append(worker)
         return worker

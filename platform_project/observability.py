@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -322,6 +323,15 @@ def connect_celery_signals() -> None:
     signals.task_postrun.connect(task_finished, weak=False)
     signals.worker_init.connect(_worker_metrics_serve, weak=False)
     signals.worker_process_shutdown.connect(_process_dead, weak=False)
+
+
+def multiprocess_dir_prepare(default: Path) -> None:
+    """For a command that starts the platform's processes: PROMETHEUS_MULTIPROC_DIR (`default`
+    unless set) emptied of an earlier run's values and handed to the processes it starts."""
+    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default)))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
 
 
 def process_exit_register() -> None:

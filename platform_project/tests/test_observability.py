@@ -341,44 +341,6 @@ def _scrape_over_http(url: str, **headers) -> str:
         return response.read().decode()
 
 
-def test_open_sockets_are_gauged_and_a_turn_logs_with_its_own_request_id(
-    live_asgi, tenant_a, settings, log_lines
-):
-    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
-    metrics_url = f"{live_asgi.http_url}/metrics"
-    open_sockets = "platform_websockets_open"
-    chat_url = socket_url(live_asgi, tenant_a, "end_user")
-
-    async def scenario():
-        before = value(await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member")
-        async with connect(chat_url) as chat_socket:
-            await chat_socket.send(json.dumps({"type": "ping"}))
-            assert (await receive(chat_socket))["type"] == "pong"
-            during = value(
-                await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member"
-            )
-            await chat_socket.send(json.dumps({"type": "message", "message": "Hello"}))
-            await until(chat_socket, "done")
-        for _ in range(50):  # the server sees the close a moment later
-            after = value(
-                await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member"
-            )
-            if after == before:
-                break
-            await asyncio.sleep(0.1)
-        return before, during, after
-
-    before, during, after = asyncio.run(scenario())
-    assert during == before + 1
-    assert after == before
-    [turn] = [line for line in log_lines() if line["message"].startswith("WebSocket turn")]
-    assert turn["outcome"] == "done"
-    assert re.fullmatch(r"[0-9a-f]{32}", turn["request_id"])
-    assert turn["tenant_id"] == str(tenant_a.tenant.pk)
-    assert turn["user_id"] == str(tenant_a.end_user.pk)
-    assert turn["route"] == "ws/tenants/<uuid:tenant_id>/chat/"
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -394,6 +356,7 @@ def test_a_task_carries_the_request_id_and_the_worker_exposes_its_metrics(
     output = tmp_path / "worker.log"
     celery_worker_process(
         output=output,
+        loglevel="info",
         PROMETHEUS_MULTIPROC_DIR=str(shared),
         METRICS_WORKER_PORT=str(port),
         LOG_FORMAT="json",
@@ -430,3 +393,43 @@ def test_a_task_carries_the_request_id_and_the_worker_exposes_its_metrics(
     web = scrape()
     assert value(web, "platform_celery_task_duration_seconds_count", task=task, state="SUCCESS") == 1
     assert value(web, "platform_documents", status="ready") >= 0
+
+
+# Live tests restore the migrations' rows (plans) after one another, as the other socket tests do.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_open_sockets_are_gauged_and_a_turn_logs_with_its_own_request_id(
+    live_asgi, tenant_a, settings, log_lines
+):
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    metrics_url = f"{live_asgi.http_url}/metrics"
+    open_sockets = "platform_websockets_open"
+    chat_url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def scenario():
+        before = value(await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member")
+        async with connect(chat_url) as chat_socket:
+            await chat_socket.send(json.dumps({"type": "ping"}))
+            assert (await receive(chat_socket))["type"] == "pong"
+            during = value(
+                await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member"
+            )
+            await chat_socket.send(json.dumps({"type": "message", "message": "Hello"}))
+            await until(chat_socket, "done")
+        for _ in range(50):  # the server sees the close a moment later
+            after = value(
+                await asyncio.to_thread(_scrape_over_http, metrics_url), open_sockets, kind="member"
+            )
+            if after == before:
+                break
+            await asyncio.sleep(0.1)
+        return before, during, after
+
+    before, during, after = asyncio.run(scenario())
+    assert during == before + 1
+    assert after == before
+    [turn] = [line for line in log_lines() if line["message"].startswith("WebSocket turn")]
+    assert turn["outcome"] == "done"
+    assert re.fullmatch(r"[0-9a-f]{32}", turn["request_id"])
+    assert turn["tenant_id"] == str(tenant_a.tenant.pk)
+    assert turn["user_id"] == str(tenant_a.end_user.pk)
+    assert turn["route"] == "ws/tenants/<uuid:tenant_id>/chat/"
