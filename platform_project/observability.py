@@ -288,9 +288,11 @@ def _queued_request_id(task) -> str | None:
 def task_started(task_id=None, task=None, **_):
     """task_prerun: the task's log lines carry the request id that queued it, and its task id."""
     _task_started[task_id] = time.perf_counter()
-    _task_tokens[task_id] = logcontext.replace(
-        {"request_id": _queued_request_id(task) or logcontext.new_request_id(), "task_id": task_id}
+    # An eager task (run inside the request that queued it) keeps that request's id.
+    request_id = (
+        _queued_request_id(task) or logcontext.current().get("request_id") or logcontext.new_request_id()
     )
+    _task_tokens[task_id] = logcontext.replace({"request_id": request_id, "task_id": task_id})
 
 
 def task_finished(task_id=None, task=None, state=None, **_):
