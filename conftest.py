@@ -173,11 +173,15 @@ def eager_ingestion(milvus_uri):
 class WorkerProcess:
     """A real Celery worker in its own process group, sharing the test database and index."""
 
-    def __init__(self, environment: dict[str, str]):
+    def __init__(self, environment: dict[str, str], output: Path | None = None, loglevel: str = "warning"):
         self.environment = environment
+        self.output = output
+        self.loglevel = loglevel
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        # `output`: a file that receives the worker's log lines, for a test to read.
+        stream = self.output.open("ab") if self.output else None
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
             [
                 sys.executable,
@@ -188,7 +192,7 @@ class WorkerProcess:
                 "worker",
                 "--pool=prefork",
                 "--concurrency=1",
-                "--loglevel=warning",
+                f"--loglevel={self.loglevel}",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -196,7 +200,11 @@ class WorkerProcess:
             cwd=ROOT,
             env=self.environment,
             start_new_session=True,
+            stdout=stream,
+            stderr=stream,
         )
+        if stream is not None:
+            stream.close()
 
     def kill(self) -> None:
         """SIGKILL the worker and its children, as a crash or an OOM kill would."""
@@ -236,10 +244,13 @@ def celery_worker_process(
     }
     workers: list[WorkerProcess] = []
 
-    def start(**overrides: str) -> WorkerProcess:
+    def start(output: Path | None = None, loglevel: str = "warning", **overrides: str) -> WorkerProcess:
         # The index the test is using: the suite's, or one of its own (`own_milvus`); `overrides`
-        # are further settings of the worker's environment (a local fake's address, say).
-        worker = WorkerProcess({**environment, "MILVUS_URI": settings.MILVUS_URI, **overrides})
+        # are further settings of the worker's environment (a local fake's address, say);
+        # `output`, a file for its log lines.
+        worker = WorkerProcess(
+            {**environment, "MILVUS_URI": settings.MILVUS_URI, **overrides}, output, loglevel
+        )
         worker.start()
         workers.append(worker)
         return worker

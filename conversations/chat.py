@@ -44,6 +44,7 @@ from llm.answering import (
     answer_prepare,
     answer_stream,
 )
+from tenants import metrics
 from tenants.errors import APIError, ServiceUnavailable, dependency_error, log_dependency_error
 from tenants.models import Tenant
 
@@ -265,6 +266,18 @@ def _hand_off_if_unanswered(turn: Turn, answer: PreparedAnswer, grounding: _Grou
     return True
 
 
+def _observe(turn: Turn, *, first_token_ms: int | None, usage: Usage | None, streaming_seconds):
+    """An answered question in the metrics: its time to first token, its tokens per second."""
+    metrics.chat_answer_observe(
+        tenant_id=turn.tenant.pk,
+        channel=turn.conversation.channel,
+        first_token_seconds=first_token_ms / 1000 if first_token_ms is not None else None,
+        provider=usage.provider if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        streaming_seconds=streaming_seconds,
+    )
+
+
 def _error(code: str, message: str, details: dict | None = None) -> dict:
     return {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
 
@@ -334,6 +347,7 @@ async def _answer_events(turn: Turn):
         # Saved before it is streamed: the answer is known whole, and a client that goes away
         # half-way still has it in the conversation.
         message = await db(_curated_answer_save)(turn, curated)
+        _observe(turn, first_token_ms=message.latency_ms, usage=None, streaming_seconds=None)
         for start in range(0, len(curated.answer), _CURATED_PIECE):
             yield {"type": "token", "delta": curated.answer[start : start + _CURATED_PIECE]}
         timings = {"retrieval_ms": 0, "prepared_ms": message.latency_ms, "first_token_ms": message.latency_ms}
@@ -411,6 +425,10 @@ async def _answer_events(turn: Turn):
                 log_dependency_error(exc, unavailable)
         raise
     message = await save(Message.Status.COMPLETE)
+    streaming_seconds = (
+        (time.perf_counter() - turn.started) - first_token_ms / 1000 if first_token_ms else None
+    )
+    _observe(turn, first_token_ms=first_token_ms, usage=usage, streaming_seconds=streaming_seconds)
     handed_off = await db(_hand_off_if_unanswered)(turn, answer, grounding)
     # From the question's arrival: retrieval alone, everything before the provider call, the
     # first token from the provider, the saved answer.

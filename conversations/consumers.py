@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 
 from channels.db import database_sync_to_async
@@ -34,7 +35,7 @@ from django.conf import settings
 
 from conversations import chat, events, selectors, services
 from conversations.models import Conversation
-from tenants import rls
+from tenants import logcontext, rls
 from tenants.errors import APIError, dependency_error
 from tenants.roles import Role
 from tenants.websocket import BEARER_SUBPROTOCOL, SocketAccess, SocketRefused, resolve_socket_tenant
@@ -56,6 +57,8 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
     (`_is_open`, `_still_allowed`) and how a token is renewed (`_renew`)."""
 
     generation: asyncio.Task | None = None
+    # The route named in this socket's log lines (never the path: it holds the tenant's id).
+    log_route = "ws/tenants/<uuid:tenant_id>/chat/"
 
     def _is_open(self) -> bool:
         raise NotImplementedError
@@ -142,6 +145,17 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
                 code="validation_error",
             )
         conversation_id = self._conversation_id(content, required=False)
+        # A turn is this socket's request: its own id on every line it logs (tenants/logcontext.py).
+        user, visitor = getattr(self, "user", None), getattr(self, "visitor", None)
+        logcontext.replace(
+            {
+                "request_id": logcontext.new_request_id(),
+                "tenant_id": self.tenant.pk,
+                "user_id": user.pk if user is not None and visitor is None else None,
+                "visitor_id": visitor.pk if visitor is not None else None,
+                "route": self.log_route,
+            }
+        )
         turn = await database_sync_to_async(self._start_turn)(text, conversation_id, content)
         # Agent replies and status changes for this conversation now reach this socket.
         await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
@@ -149,12 +163,16 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
 
     async def _answer(self, turn: chat.Turn):
         conversation_id = str(turn.conversation.pk)
+        outcome = "cancelled"
         try:
             async for event in chat.turn_answer(turn):
+                if event["type"] in ("done", "error"):
+                    outcome = event["type"] if event["type"] == "done" else event["error"]["code"]
                 await self.send_json({**event, "conversation_id": conversation_id})
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
+            outcome = "internal_error"
             logger.exception("Chat answer failed for conversation %s", conversation_id)
             await self.send_json(
                 error_event(
@@ -162,6 +180,15 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
                     "Something went wrong while answering.",
                     {"conversation_id": conversation_id},
                 )
+            )
+        finally:
+            logger.info(
+                "WebSocket turn %s",
+                outcome,
+                extra={
+                    "outcome": outcome,
+                    "duration_ms": round((time.perf_counter() - turn.started) * 1000, 1),
+                },
             )
 
     async def _handoff(self, content):

@@ -20,6 +20,7 @@ from knowledge.retrieval_settings import (  # noqa: F401 - re-exported: callers 
     RetrievalSettings,
     RetrievalSettingsSchema,
 )
+from tenants import metrics
 from tenants.models import Tenant
 
 
@@ -167,4 +168,5 @@ def search(
         if chunk_id in chunks  # a vector whose chunk is gone (a failed rerun) is never shown
     ]
     timings["total_ms"] = (time.perf_counter() - started) * 1000
+    metrics.retrieval_observe(mode=mode, seconds=timings["total_ms"] / 1000)
     return results, timings

@@ -28,6 +28,7 @@ from llm.chain import AllProvidersFailed, stream_with_fallback
 from llm.prompts import build_request
 from llm.selectors import provider_chain
 from llm.services import usage_record
+from tenants import metrics
 from tenants.models import Tenant
 
 __all__ = [
@@ -102,4 +103,10 @@ async def answer_stream(answer: PreparedAnswer) -> AsyncIterator[Delta | Usage]:
     finally:
         # A consumer that went away before any text was sent asked for nothing worth counting.
         if ended or answered:
+            if usage is not None:
+                metrics.tokens_observe(
+                    tenant_id=answer.tenant.pk,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                )
             await asyncio.shield(sync_to_async(usage_record)(tenant=answer.tenant, usage=usage))

@@ -9,11 +9,13 @@ rest from another model would splice two answers into one.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from llm.base import Delta, LLMRequest, Provider, ProviderError, Usage
+from tenants import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ async def stream_with_fallback(
     for index, provider in enumerate(providers):
         label = provider_label(provider)
         started = False
+        called = time.perf_counter()
+        outcome = "closed"
         try:
             # aclosing: when our consumer stops early, the provider's stream (and its HTTP
             # response) closes at once rather than whenever the generator is collected.
@@ -66,8 +70,10 @@ async def stream_with_fallback(
                     if isinstance(event, Delta):
                         started = True
                     yield event
+            outcome = "ok"
             return
         except ProviderError as error:
+            outcome = "error_mid_answer" if started else "error_before_answer"
             if started:
                 logger.warning("LLM provider %s failed mid-answer: %s", label, error)
                 raise
@@ -83,4 +89,9 @@ async def stream_with_fallback(
             )
             if following is not None:
                 yield Fallback(from_provider=label, to_provider=provider_label(following), error=str(error))
+        finally:
+            # The provider's kind only: models and base URLs are the tenants' free text.
+            metrics.provider_call_observe(
+                provider=provider.name or "unknown", seconds=time.perf_counter() - called, outcome=outcome
+            )
     raise AllProvidersFailed(errors)

@@ -6,6 +6,7 @@ Milvus Lite in server mode. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL 
 README.md lists every variable.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id, one log line and the HTTP metrics for every answer (observability.py).
+    "platform_project.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -532,13 +535,52 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 
+# --- Logs and metrics ---------------------------------------------------------------------------
+# `text`: readable lines (make run); `json`: one JSON object a line with the request id, tenant,
+# user or visitor, route, status and duration (production). Secrets are redacted from both
+# (tenants/logcontext.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "tenants.logcontext.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "tenants.logcontext.TextFormatter"},
+        "json": {"()": "tenants.logcontext.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own lines go through the handler above only (not its default console handler too).
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
+# Celery's worker writes through the handler above (same format, same context), not its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# GET /metrics (Prometheus text format) answers a request from one of these addresses or
+# networks, or one carrying `Authorization: Bearer <METRICS_TOKEN>`; others get 401 (a token is
+# configured) or 404. The client address is the one rate limits use (TRUSTED_PROXY_COUNT).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1/32", "::1/128"])
+for _network in METRICS_ALLOWED_ADDRESSES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_ADDRESSES: {_network!r} is not an address or network."
+        ) from _error
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters (or empty: no token).")
+# Distinct tenant ids one process puts in metric labels (tokens, chat messages); later tenants
+# are counted under `other`, so that the number of series stays bounded.
+METRICS_TENANT_LABEL_LIMIT = env_int("METRICS_TENANT_LABEL_LIMIT", 50)
+# A Celery worker serves its metrics (summed over its prefork children, which needs
+# PROMETHEUS_MULTIPROC_DIR) on this port; 0: off (`make run` shares one directory with the web
+# process, whose /metrics then shows the worker's too).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDRESS = env.str("METRICS_WORKER_ADDRESS", default="127.0.0.1")
 
 # LLM providers
 # Fernet keys for tenants' provider API keys at rest: the first encrypts, all decrypt (rotation).

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from platform_project import errors, health
+from platform_project import errors, health, observability
 from widgets import views as widget_views
 
 api_v1 = [
@@ -36,6 +36,7 @@ urlpatterns = [
     path("widget.js", widget_views.widget_script, name="widget-script"),
     path("widget/demo/", widget_views.widget_demo, name="widget-demo"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", observability.metrics_view, name="metrics"),
     path("v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("dashboard/", include("platform_project.dashboard_urls")),

@@ -9,6 +9,7 @@ access in one place (`TenantAccess.set_on`); a socket keeps it in its scope.
 
 from dataclasses import dataclass
 
+from tenants import logcontext
 from tenants.errors import NotFound, TenantSuspended
 from tenants.models import Membership, Tenant
 from tenants.roles import PLATFORM_ADMIN
@@ -44,6 +45,8 @@ class TenantAccess:
         request.tenant = self.tenant
         request.role = self.role
         request.membership = self.membership
+        # Every line the request logs from here on names the tenant (tenants/logcontext.py).
+        logcontext.bind(tenant_id=self.tenant.pk if self.tenant is not None else None)
 
 
 def credential_access(*, user, tenant_id) -> TenantAccess | None:

@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from tenants import logcontext
 from tenants.audit import actor_set, client_address
 
 
@@ -19,6 +20,7 @@ class TenantJWTAuthentication(JWTAuthentication):
         user, token = result
         # The API caller is the actor of what this request changes (tenants.audit).
         actor_set(user=user, ip_address=client_address(request))
+        logcontext.bind(user_id=user.pk)
         # Imported here: DRF imports this class while it defines `APIView`, and the access
         # module's imports (the errors, through the selectors) import `rest_framework.views`.
         from tenants.access import credential_access

@@ -56,6 +56,8 @@ def _for_visitor(event: dict) -> dict:
 
 
 class WidgetConsumer(ChatSocket):
+    log_route = "ws/widget/"
+
     async def connect(self):
         self.visitor = None
         self.generation: asyncio.Task | None = None

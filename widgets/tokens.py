@@ -20,6 +20,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token
 
+from tenants import logcontext
 from tenants.errors import TenantSuspended
 from widgets import selectors
 from widgets.errors import VisitorTokenInvalid, WidgetDisabled
@@ -90,6 +91,7 @@ class VisitorTokenAuthentication(BaseAuthentication):
         visitor = visitor_from_token(header[1].decode("latin-1"))
         request.visitor = visitor
         request.tenant = visitor.tenant
+        logcontext.bind(tenant_id=visitor.tenant_id, visitor_id=visitor.pk)
         request.role = None
         request.membership = None
         return VisitorPrincipal(visitor=visitor), None

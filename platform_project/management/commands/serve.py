@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_project.observability import multiprocess_dir_prepare
+
 # A WebSocket handshake may wait up to 30 s: daphne's default, 5 s, dropped 3 to 10 of 200
 # simultaneous chat connections on 2 cores (their sign-in queues behind other sockets' retrieval
 # in Channels' database thread). The Dockerfile and docker-compose.yml pass the same.
@@ -52,6 +54,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, **options):
         self.announce_mode()
+        # Web, worker and beat write their metrics to one directory, so that the web's /metrics
+        # shows them all (prometheus-client's multiprocess mode; observability.py).
+        multiprocess_dir_prepare(settings.VAR_DIR / "metrics")
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         children: list[tuple[str, subprocess.Popen]] = []
