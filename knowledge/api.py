@@ -204,6 +204,8 @@ class DocumentViewSet(
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
     def bulk(self, request, tenant_id):
+        if any(isinstance(part, str) for name in ("files", "file") for part in request.data.getlist(name)):
+            raise APIError("Send files in the `files` field, not text.", code="validation_error")
         uploads = [part for name in ("files", "file") for part in request.FILES.getlist(name)]
         outcomes = bulk_upload.bulk_upload(tenant=request.tenant, uploaded_by=request.user, uploads=uploads)
         body = bulk_response(outcomes, tenant=request.tenant, context=self.get_serializer_context())

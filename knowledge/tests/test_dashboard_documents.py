@@ -4,13 +4,14 @@ status poll, delete and reindex, the search tester and the retrieval settings.""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from knowledge.models import Document
 from testsupport.api import assert_error
 from testsupport.dashboard import RETRIEVAL_FORM, dashboard_url, signed_in
 from testsupport.documents import RETURNS_POLICY, WARRANTY, uploaded
 from testsupport.environment import committed
-from testsupport.files import elf_bytes
+from testsupport.files import elf_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -243,3 +244,75 @@ def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a):
         429,
         "rate_limited",
     )
+
+
+# --- Many files, archives and folders -----------------------------------------------------------
+
+
+def test_the_pages_script_sends_files_and_archives_and_gets_each_outcome_as_json(tenant_a):
+    archive = zip_bytes(
+        {"manuals/filters.txt": b"Clean the filters every week.", "../escape.txt": b"Out of the folder."}
+    )
+    client = signed_in(tenant_a.tenant_admin)
+    response = client.post(
+        dashboard_url("documents", tenant_a),
+        {
+            "files": [
+                SimpleUploadedFile("pumps.txt", b"Check the pumps every month."),
+                SimpleUploadedFile("folder.zip", archive),
+                SimpleUploadedFile("tool.pdf", elf_bytes()),
+            ]
+        },
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"filename": "pumps.txt", "outcome": "created", "text": "uploaded; it is being indexed."},
+        {
+            "filename": "folder.zip/manuals/filters.txt",
+            "outcome": "created",
+            "text": "uploaded; it is being indexed.",
+        },
+        {
+            "filename": "folder.zip/../escape.txt",
+            "outcome": "refused",
+            "text": "This name points outside the archive's folder; it was not extracted.",
+        },
+        {
+            "filename": "tool.pdf",
+            "outcome": "refused",
+            "text": "This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file.",
+        },
+    ]
+    assert Document.objects.for_tenant(tenant_a.tenant).count() == 2
+    # A request refused whole answers its status and a sentence.
+    plan = tenant_a.tenant.plan
+    plan.upload_files_per_hour = 3
+    plan.save()
+    refused = client.post(
+        dashboard_url("documents", tenant_a),
+        {"files": [SimpleUploadedFile("more.txt", b"One file too many.")]},
+        HTTP_ACCEPT="application/json",
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].startswith("Your plan's hourly upload budget is spent")
+
+
+def test_the_list_and_its_poll_say_where_a_waiting_document_stands(tenant_a):
+    client = signed_in(tenant_a.tenant_admin)
+    files = [
+        SimpleUploadedFile(f"page-{number}.txt", f"Page {number} of the manual.".encode())
+        for number in range(4)
+    ]
+    client.post(dashboard_url("documents", tenant_a), {"files": files})
+    last = Document.objects.for_tenant(tenant_a.tenant).get(filename="page-3.txt")
+    page = client.get(dashboard_url("documents", tenant_a))
+    assert "Waiting for its turn, number 4 in line" in page.content.decode()
+    poll = client.get(dashboard_url("documents-status", tenant_a), {"ids": str(last.pk)}).json()
+    assert poll["documents"][0]["queue_position"] == 4
+    assert poll["documents"][0]["stage_label"] == "Waiting for its turn, number 4 in line"
+    with translation.override("zh-hant"):
+        label = client.get(
+            dashboard_url("documents-status", tenant_a), {"ids": str(last.pk)}, HTTP_ACCEPT_LANGUAGE="zh-hant"
+        ).json()["documents"][0]["stage_label"]
+    assert "4" in label and "number" not in label
