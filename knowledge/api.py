@@ -86,6 +86,19 @@ class BulkOutcomeOutput(serializers.Serializer):
     error = serializers.DictField(allow_null=True, help_text="`{code, message, details}` unless created.")
 
 
+BULK_OUTPUT = inline_serializer(
+    "BulkUpload",
+    {
+        "results": BulkOutcomeOutput(many=True),
+        "accepted": DocumentOutput(many=True),
+        "refused": inline_serializer(
+            "BulkRefused", {"filename": serializers.CharField(), "error": serializers.DictField()}, many=True
+        ),
+        "counts": serializers.DictField(child=serializers.IntegerField()),
+    },
+)
+
+
 class ChunkOutput(serializers.ModelSerializer):
     class Meta:
         model = Chunk
@@ -186,21 +199,7 @@ class DocumentViewSet(
         "the documents created, `refused` the others with their error. 202 when any document was "
         "created, else 200. The files and bytes count against the plan's hourly upload budget.",
         request={"multipart/form-data": BulkUploadInput},
-        responses={
-            202: inline_serializer(
-                "BulkUpload",
-                {
-                    "results": BulkOutcomeOutput(many=True),
-                    "accepted": DocumentOutput(many=True),
-                    "refused": inline_serializer(
-                        "BulkRefused",
-                        {"filename": serializers.CharField(), "error": serializers.DictField()},
-                        many=True,
-                    ),
-                    "counts": serializers.DictField(child=serializers.IntegerField()),
-                },
-            )
-        },
+        responses={202: BULK_OUTPUT, 200: BULK_OUTPUT},
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
     def bulk(self, request, tenant_id):

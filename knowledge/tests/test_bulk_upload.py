@@ -190,6 +190,13 @@ def test_too_many_files_in_one_request_is_a_413_with_nothing_stored(tenant_a, mi
     assert not Document.objects.for_tenant(tenant_a.tenant).exists()
 
 
+def test_more_parts_than_django_parses_is_a_413_in_the_error_format(tenant_a, milvus_uri, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = bulk(tenant_a, [(f"page-{number}.txt", page(number)) for number in range(3)])
+    assert_error(response, 413, "too_many_files")
+    assert not Document.objects.for_tenant(tenant_a.tenant).exists()
+
+
 def test_no_file_is_a_400_and_json_a_415(tenant_a, milvus_uri):
     client = tenant_a.client("tenant_admin")
     url = f"/v1/tenants/{tenant_a.tenant.pk}/documents/bulk"
