@@ -82,7 +82,7 @@ def _error(code: str, message: str, **details) -> EntryRefused:
 
 
 def _is_zip_archive(upload: UploadedFile) -> bool:
-    """A ZIP archive to open, as opposed to a DOCX (a ZIP too) or any other file."""
+    """A ZIP archive to open, as opposed to a document packaged as a ZIP or any other file."""
     head = upload.read(4)
     upload.seek(0)
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -94,7 +94,9 @@ def _is_zip_archive(upload: UploadedFile) -> bool:
         return (upload.name or "").lower().endswith(".zip")  # a broken archive: refused as one
     finally:
         upload.seek(0)
-    return not ("[Content_Types].xml" in names and "word/document.xml" in names)
+    # An Office Open XML or OpenDocument file (DOCX, XLSX, ODT, EPUB...) is a ZIP too: a file,
+    # which the upload takes (DOCX) or refuses with a sentence naming what it is.
+    return not ({"[Content_Types].xml", "mimetype"} & names)
 
 
 def _unsafe_name(name: str) -> bool:

@@ -102,10 +102,16 @@ def test_a_zip_archive_is_opened_entry_by_entry(tenant_a, milvus_uri):
     assert kinds == {"txt", "markdown", "docx"}
 
 
-def test_a_docx_is_a_document_not_an_archive(tenant_a, milvus_uri):
+def test_office_files_are_documents_not_archives(tenant_a, milvus_uri):
     content = docx_bytes(lambda document: document.add_paragraph("Warranty: two years."))
-    response = bulk(tenant_a, [("warranty.docx", content)])
-    assert outcomes(response) == [("warranty.docx", "created", None)]
+    spreadsheet = zip_bytes(
+        {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>", "xl/sheet1.xml": b"<sheet/>"}
+    )
+    response = bulk(tenant_a, [("warranty.docx", content), ("prices.xlsx", spreadsheet)])
+    assert outcomes(response) == [
+        ("warranty.docx", "created", None),
+        ("prices.xlsx", "refused", "unsupported_file_type"),  # not opened: its XML is no document
+    ]
 
 
 def test_unsafe_names_nested_archives_and_encrypted_entries_are_refused_alone(tenant_a, milvus_uri):
