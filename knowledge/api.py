@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from knowledge import retrieval, selectors, services
+from knowledge import bulk_upload, retrieval, selectors, services
 from knowledge.models import Chunk, Document
 from tenants.audit import hidden_operators_in, person_shown
 from tenants.errors import APIError
@@ -22,6 +22,9 @@ _MULTIPART_OVERHEAD = 64 * 1024
 class DocumentOutput(serializers.ModelSerializer):
     # An email, or "platform operator" for an operator the caller may not see by name.
     uploaded_by = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField(
+        help_text="While pending: its place in the tenant's line for ingestion (1 is next); else null."
+    )
 
     class Meta:
         model = Document
@@ -36,6 +39,7 @@ class DocumentOutput(serializers.ModelSerializer):
             "status",
             "stage",
             "progress",
+            "queue_position",
             "error",
             "chunk_count",
             "embedding_model",
@@ -51,10 +55,48 @@ class DocumentOutput(serializers.ModelSerializer):
         hidden = hidden_operators_in(self.context, tenant_id=document.tenant_id)
         return person_shown(document.uploaded_by, hidden=hidden)
 
+    def get_queue_position(self, document) -> int | None:
+        return self.context.get("queue_positions", {}).get(document.pk)
+
+
+def document_output(documents, *, tenant, context=None, many=False):
+    """DocumentOutput with the pending documents' places in the line."""
+    listed = list(documents) if many else [documents]
+    positions = selectors.queue_positions(tenant=tenant, documents=listed)
+    return DocumentOutput(documents, many=many, context={**(context or {}), "queue_positions": positions})
+
 
 class UploadInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="PDF, DOCX, TXT, Markdown or HTML.")
     title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class BulkUploadInput(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        help_text="Repeated: PDF, DOCX, TXT, Markdown or HTML files, or ZIP archives of them "
+        "(the field `file` is accepted too).",
+    )
+
+
+class BulkOutcomeOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["created", "duplicate", "refused"])
+    document = DocumentOutput(allow_null=True)
+    error = serializers.DictField(allow_null=True, help_text="`{code, message, details}` unless created.")
+
+
+BULK_OUTPUT = inline_serializer(
+    "BulkUpload",
+    {
+        "results": BulkOutcomeOutput(many=True),
+        "accepted": DocumentOutput(many=True),
+        "refused": inline_serializer(
+            "BulkRefused", {"filename": serializers.CharField(), "error": serializers.DictField()}, many=True
+        ),
+        "counts": serializers.DictField(child=serializers.IntegerField()),
+    },
+)
 
 
 class ChunkOutput(serializers.ModelSerializer):
@@ -91,10 +133,21 @@ class DocumentViewSet(
         "retrieve": Capability.READ_KNOWLEDGE,
         "chunks": Capability.READ_KNOWLEDGE,
         "upload": Capability.MANAGE_DOCUMENTS,
+        "bulk": Capability.MANAGE_DOCUMENTS,
         "destroy": Capability.MANAGE_DOCUMENTS,
         "reindex": Capability.MANAGE_DOCUMENTS,
         "reindex_all": Capability.MANAGE_DOCUMENTS,
     }
+
+    def get_serializer(self, *args, **kwargs):
+        if self.serializer_class is DocumentOutput and args:
+            listed = list(args[0]) if kwargs.get("many") else [args[0]]
+            kwargs["context"] = {
+                **self.get_serializer_context(),
+                "queue_positions": selectors.queue_positions(tenant=self.request.tenant, documents=listed),
+            }
+            return DocumentOutput(*args, **kwargs)
+        return super().get_serializer(*args, **kwargs)
 
     def scope_queryset(self, queryset):
         params = self.request.query_params
@@ -134,7 +187,29 @@ class DocumentViewSet(
         document = services.document_upload(
             tenant=request.tenant, uploaded_by=request.user, upload=data["file"], title=data["title"]
         )
-        return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            document_output(document, tenant=request.tenant).data, status=status.HTTP_202_ACCEPTED
+        )
+
+    @extend_schema(
+        summary="Upload many documents at once: repeated `files`, or ZIP archives opened entry by entry",
+        description="Each file is checked as a single upload (type, size, duplicate, quota), and an "
+        "archive's entries against ZIP bombs (entry count, uncompressed size, compression ratio, "
+        "nested archives, unsafe names). `results` holds every file's outcome in order; `accepted` "
+        "the documents created, `refused` the others with their error. 202 when any document was "
+        "created, else 200. The files and bytes count against the plan's hourly upload budget.",
+        request={"multipart/form-data": BulkUploadInput},
+        responses={202: BULK_OUTPUT, 200: BULK_OUTPUT},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    def bulk(self, request, tenant_id):
+        if any(isinstance(part, str) for name in ("files", "file") for part in request.data.getlist(name)):
+            raise APIError("Send files in the `files` field, not text.", code="validation_error")
+        uploads = [part for name in ("files", "file") for part in request.FILES.getlist(name)]
+        outcomes = bulk_upload.bulk_upload(tenant=request.tenant, uploaded_by=request.user, uploads=uploads)
+        body = bulk_response(outcomes, tenant=request.tenant, context=self.get_serializer_context())
+        created = body["counts"]["created"]
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Reindex a document (nothing is queued for one already pending or processing)",
@@ -145,7 +220,9 @@ class DocumentViewSet(
     @action(detail=True, methods=["post"], throttle_classes=[TenantUploadThrottle])
     def reindex(self, request, tenant_id, pk):
         document = services.document_reindex(document=self.get_object())
-        return Response(DocumentOutput(document).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            document_output(document, tenant=request.tenant).data, status=status.HTTP_202_ACCEPTED
+        )
 
     @extend_schema(
         summary="Reindex every document of the tenant (after a change of embedding model); "
@@ -173,6 +250,40 @@ class DocumentViewSet(
 
     def perform_destroy(self, instance):
         services.document_delete(document=instance)
+
+
+def bulk_response(outcomes, *, tenant, context=None) -> dict:
+    # As they are now: the dispatch may have queued some since they were created.
+    ids = [outcome.document.pk for outcome in outcomes if outcome.document is not None]
+    documents = list(selectors.document_list(tenant=tenant).filter(pk__in=ids))
+    shown = {
+        document.pk: data
+        for document, data in zip(
+            documents, document_output(documents, tenant=tenant, context=context, many=True).data, strict=True
+        )
+    }
+    results = [
+        {
+            "filename": outcome.filename,
+            "outcome": outcome.outcome,
+            "document": shown.get(outcome.document.pk) if outcome.document else None,
+            "error": outcome.error,
+        }
+        for outcome in outcomes
+    ]
+    counts = {name: 0 for name in (bulk_upload.CREATED, bulk_upload.DUPLICATE, bulk_upload.REFUSED)}
+    for outcome in outcomes:
+        counts[outcome.outcome] += 1
+    return {
+        "results": results,
+        "accepted": [result["document"] for result in results if result["document"]],
+        "refused": [
+            {"filename": result["filename"], "error": result["error"]}
+            for result in results
+            if result["error"]
+        ],
+        "counts": counts,
+    }
 
 
 @extend_schema(tags=["knowledge"], parameters=[TENANT_PARAMETER])

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
 
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
 from tenants.errors import NotFound
@@ -43,6 +43,38 @@ def tenant_storage(*, tenant: Tenant) -> tuple[int, int]:
     """(documents, bytes) a tenant stores, for its plan's quotas."""
     totals = Document.objects.for_tenant(tenant).aggregate(total=Sum("size_bytes"))
     return Document.objects.for_tenant(tenant).count(), totals["total"] or 0
+
+
+def queue_positions(*, tenant: Tenant, documents: Iterable[Document]) -> dict[int, int]:
+    """Where each of `documents` still pending stands in its tenant's line for ingestion: 1 for
+    the next to start. The line is the tenant's pending documents, those already handed to the
+    task queue first (`queued`), then those waiting their turn (`waiting`), oldest first, as
+    `ingestion_dispatch` takes them. The tenant's documents being processed are not in it; at
+    most INGESTION_TASKS_PER_TENANT of another tenant's stand in the shared queue in front of
+    it (knowledge/ingestion.py), so this is the whole wait but for a few documents."""
+    wanted = {document.pk for document in documents if document.status == Document.Status.PENDING}
+    if not wanted:
+        return {}
+    line = (
+        Document.objects.for_tenant(tenant)
+        .filter(status=Document.Status.PENDING)
+        .annotate(
+            turn=Case(
+                When(stage=Document.Stage.QUEUED, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("turn", "created_at", "id")
+        .values_list("pk", flat=True)
+    )
+    positions = {}
+    for position, document_id in enumerate(line.iterator(chunk_size=2000), start=1):
+        if document_id in wanted:
+            positions[document_id] = position
+            if len(positions) == len(wanted):
+                break
+    return positions
 
 
 def chunk_list(*, tenant: Tenant, document: Document | None = None) -> QuerySet[Chunk]:

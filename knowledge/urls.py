@@ -17,6 +17,11 @@ urlpatterns = [
         name="document-upload",
     ),
     path(
+        f"{prefix}/documents/bulk",
+        documents.as_view({"post": "bulk"}, parser_classes=[MultiPartParser]),
+        name="document-bulk",
+    ),
+    path(
         f"{prefix}/documents/reindex",
         documents.as_view({"post": "reindex_all"}, throttle_classes=[TenantUploadThrottle]),
         name="document-reindex-all",

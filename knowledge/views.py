@@ -3,6 +3,7 @@ search tester and the retrieval settings. Thin: validate, call a service or sele
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -10,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
-from knowledge import retrieval, selectors, services
+from knowledge import bulk_upload, retrieval, selectors, services
 from knowledge.forms import STAGE_LABELS, STATUS_LABELS, RetrievalSettingsForm, SearchTesterForm
 from knowledge.ingestion import IN_PROGRESS
 from knowledge.models import Document
@@ -22,7 +23,6 @@ from tenants.throttling import TenantUploadThrottle, throttle_wait
 
 logger = logging.getLogger(__name__)
 
-MAX_FILES_PER_UPLOAD = 20
 # Room for the multipart envelope around the files when comparing Content-Length to the limit.
 _MULTIPART_OVERHEAD = 64 * 1024
 
@@ -32,6 +32,8 @@ def ingestion_refusal(request) -> str | None:
     against the same per-tenant budget as the API (tenants/throttling.py)."""
     try:
         wait = throttle_wait([TenantUploadThrottle()], request)
+    except APIError as error:
+        return upload_error_text(error)
     except Exception as error:
         if dependency_error(error) is None:
             raise
@@ -67,16 +69,57 @@ def upload_error_text(error: APIError) -> str:
         return _("The file is empty.")
     if error.error_code == "service_unavailable":
         return _("The knowledge index is unavailable right now; try again shortly.")
-    return str(error.detail)
+    return _archive_error_text(error) or str(error.detail)
 
 
-def document_state(document: Document) -> dict:
+def _archive_error_text(error: APIError) -> str | None:
+    """The sentences of the bulk upload's own refusals (knowledge/bulk_upload.py)."""
+    details = error.details or {}
+    texts = {
+        "unsafe_path": _("This name points outside the archive's folder; it was not extracted."),
+        "nested_archive": _("Archives inside an archive are not opened; add their files instead."),
+        "encrypted_entry": _("This file is encrypted in the archive; send it without a password."),
+        "compression_ratio": _(
+            "This file expands far more than a document does (a ZIP bomb?); it was not extracted."
+        ),
+        "archive_invalid": _("This archive cannot be read; send a ZIP file."),
+        "archive_too_many_entries": _("The archive holds more than %(limit)s entries.")
+        % {"limit": details.get("limit")},
+        "archive_too_large": _("The archive expands to more than %(limit)s MB.")
+        % {"limit": f"{(details.get('limit_bytes') or 0) / 1024 / 1024:.0f}"},
+        "too_many_files": _("Send at most %(limit)s files at a time.") % {"limit": details.get("limit")},
+        "upload_budget_exceeded": _("This is more than your plan accepts in an hour; send it in parts."),
+        "rate_limited": _("Your plan's hourly upload budget is spent; try again in %(minutes)d minutes.")
+        % {"minutes": max(1, round((details.get("retry_after_seconds") or 60) / 60))},
+    }
+    return texts.get(error.error_code)
+
+
+def outcome_state(outcome: bulk_upload.Outcome) -> dict:
+    """One file's outcome for the page: its name, outcome and a sentence in the reader's language."""
+    if outcome.outcome == bulk_upload.CREATED:
+        text = _("uploaded; it is being indexed.")
+    else:
+        error = APIError(outcome.message, code=outcome.code, details=outcome.details)
+        text = upload_error_text(error)
+    return {"filename": outcome.filename, "outcome": outcome.outcome, "text": text}
+
+
+def document_state(document: Document, positions: dict[int, int] | None = None) -> dict:
+    position = (positions or {}).get(document.pk)
+    stage_label = str(STAGE_LABELS.get(document.stage, document.stage))
+    if position is not None:
+        stage_label = _("%(stage)s, number %(position)s in line") % {
+            "stage": stage_label,
+            "position": position,
+        }
     return {
         "id": document.pk,
         "status": document.status,
         "status_label": str(STATUS_LABELS.get(document.status, document.status)),
         "stage": document.stage,
-        "stage_label": str(STAGE_LABELS.get(document.stage, document.stage)),
+        "stage_label": stage_label,
+        "queue_position": position,
         "progress": round(document.progress * 100),
         "error": document.error,
         "chunk_count": document.chunk_count,
@@ -101,8 +144,9 @@ class DocumentListView(TenantDashboardMixin, TemplateView):
             self.request,
             selectors.document_list(tenant=self.request.tenant, status=status, search=search or None),
         )
+        positions = selectors.queue_positions(tenant=self.request.tenant, documents=page)
         for document in page:
-            document.state = document_state(document)
+            document.state = document_state(document, positions)
         context.update(
             page=page,
             status=status or "",
@@ -112,42 +156,54 @@ class DocumentListView(TenantDashboardMixin, TemplateView):
             any_in_progress=any(document.status in IN_PROGRESS for document in page),
             can_manage=self.can(Capability.MANAGE_DOCUMENTS),
             max_upload_bytes=self.request.tenant.plan.max_upload_bytes,
+            max_files=settings.BULK_UPLOAD_MAX_FILES,
+            # The page's script sends a large selection in batches of this many bytes.
+            batch_bytes=max(min(settings.MAX_REQUEST_BODY_BYTES // 2, 32 * 1024 * 1024), 1024 * 1024),
         )
         return context
 
     def post(self, request, tenant_id):
-        # Refuse an oversized body from its declared length, before Django reads it to disk.
+        """Several files, ZIP archives among them, each with its outcome: as messages on the
+        page, or as JSON for the page's script (`Accept: application/json`), which sends a
+        large selection (a dropped folder) in batches."""
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        try:
+            self._check_declared_length(request)
+            outcomes = bulk_upload.bulk_upload(
+                tenant=request.tenant, uploaded_by=request.user, uploads=request.FILES.getlist("files")
+            )
+        except APIError as error:
+            if error.error_code == "validation_error":
+                text = _("Choose at least one file to upload.")
+            else:
+                text = upload_error_text(error)
+            if wants_json:
+                return JsonResponse(
+                    {"error": {"code": error.error_code, "message": text}}, status=error.status_code
+                )
+            messages.error(request, text)
+            return redirect("dashboard:documents", tenant_id=request.tenant.pk)
+        states = [outcome_state(outcome) for outcome in outcomes]
+        if wants_json:
+            return JsonResponse({"results": states})
+        for state in states:
+            level = messages.success if state["outcome"] == bulk_upload.CREATED else messages.error
+            level(request, f"{state['filename']}: {state['text']}")
+        return redirect("dashboard:documents", tenant_id=request.tenant.pk)
+
+    @staticmethod
+    def _check_declared_length(request) -> None:
+        """Refuse an oversized body from its declared length, before Django reads it to disk."""
         limit = request.tenant.plan.max_upload_bytes
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if (
             limit
             and declared.isdigit()
-            and int(declared) > limit * MAX_FILES_PER_UPLOAD + _MULTIPART_OVERHEAD
+            and int(declared) > limit * settings.BULK_UPLOAD_MAX_FILES + _MULTIPART_OVERHEAD
         ):
-            messages.error(request, _("The upload is too large; send fewer or smaller files at a time."))
-            return redirect("dashboard:documents", tenant_id=request.tenant.pk)
-        files = request.FILES.getlist("files")
-        if not files:
-            messages.error(request, _("Choose at least one file to upload."))
-        elif len(files) > MAX_FILES_PER_UPLOAD:
-            messages.error(
-                request, _("Upload at most %(count)d files at a time.") % {"count": MAX_FILES_PER_UPLOAD}
+            raise APIError(
+                _("The upload is too large; send fewer or smaller files at a time."), code="upload_too_large"
             )
-        else:
-            for upload in files:
-                refusal = ingestion_refusal(request)
-                if refusal:
-                    messages.error(request, f"{upload.name}: {refusal}")
-                    continue
-                try:
-                    services.document_upload(tenant=request.tenant, uploaded_by=request.user, upload=upload)
-                except APIError as error:
-                    messages.error(request, f"{upload.name}: {upload_error_text(error)}")
-                else:
-                    messages.success(
-                        request, _("%(name)s: uploaded; it is being indexed.") % {"name": upload.name}
-                    )
-        return redirect("dashboard:documents", tenant_id=request.tenant.pk)
 
 
 class DocumentStatusView(TenantDashboardMixin, View):
@@ -158,7 +214,9 @@ class DocumentStatusView(TenantDashboardMixin, View):
     def get(self, request, tenant_id):
         ids = [part for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:100]
         documents = selectors.document_list(tenant=request.tenant).filter(pk__in=ids)
-        states = [document_state(document) for document in documents]
+        documents = list(documents)
+        positions = selectors.queue_positions(tenant=request.tenant, documents=documents)
+        states = [document_state(document, positions) for document in documents]
         return JsonResponse(
             {"documents": states, "in_progress": any(state["status"] in IN_PROGRESS for state in states)}
         )

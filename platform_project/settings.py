@@ -249,6 +249,18 @@ if INGESTION_TASKS_PER_TENANT < 1:
 # Longer than the ingestion's time limit (31 minutes) and the broker's visibility timeout.
 INGESTION_STALE_SECONDS = env_int("INGESTION_STALE_SECONDS", 3600)
 
+# Bulk upload (knowledge/bulk_upload.py): files in one request, counting a ZIP archive's entries,
+# and the limits against ZIP bombs. An archive past its entry count or total size is refused
+# whole; an entry compressed more than the ratio, a nested archive or an unsafe name is refused
+# alone. A tenant's files and bytes per hour are its plan's (`Plan.upload_files_per_hour`,
+# `upload_bytes_per_hour`; tenants/throttling.py).
+BULK_UPLOAD_MAX_FILES = env_int("BULK_UPLOAD_MAX_FILES", 500)
+ZIP_MAX_ENTRIES = env_int("ZIP_MAX_ENTRIES", 1000)
+ZIP_MAX_UNCOMPRESSED_BYTES = env_int("ZIP_MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024)
+ZIP_MAX_COMPRESSION_RATIO = env_int("ZIP_MAX_COMPRESSION_RATIO", 100)
+if min(BULK_UPLOAD_MAX_FILES, ZIP_MAX_ENTRIES, ZIP_MAX_UNCOMPRESSED_BYTES, ZIP_MAX_COMPRESSION_RATIO) < 1:
+    raise ImproperlyConfigured("The BULK_UPLOAD_* and ZIP_* limits must be at least 1.")
+
 # What deleting a tenant removes beyond its database rows, run by the task that tenant deletion
 # queues (tenants/tasks.py): the apps above `tenants` register their clean-up here, since
 # `tenants` imports none of them. Each is called with `tenant_id=` and returns a summary.
@@ -408,7 +420,6 @@ REST_FRAMEWORK = {
     # its own limiter, LOGIN_* above).
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
-        "upload": env.str("THROTTLE_UPLOAD", default="120/hour"),
         "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT", default="30/hour"),
         "invitation_accept_token": env.str("THROTTLE_INVITATION_ACCEPT_TOKEN", default="10/hour"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
@@ -463,6 +474,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 
 # (platform_project/request_limits.py): the largest upload a plan allows (Enterprise, 100 MB)
 # plus room for the multipart envelope. Raise it with any plan's upload limit.
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 101 * 1024 * 1024)
+# Files in one multipart request: a bulk upload's, with room for a few other fields.
+DATA_UPLOAD_MAX_NUMBER_FILES = BULK_UPLOAD_MAX_FILES + 10
 if MAX_REQUEST_BODY_BYTES < DATA_UPLOAD_MAX_MEMORY_SIZE:
     raise ImproperlyConfigured("MAX_REQUEST_BODY_BYTES must be at least DATA_UPLOAD_MAX_MEMORY_SIZE.")
 

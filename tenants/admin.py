@@ -15,6 +15,8 @@ class PlanAdmin(admin.ModelAdmin):
         "max_upload_bytes",
         "monthly_token_quota",
         "requests_per_minute",
+        "upload_files_per_hour",
+        "upload_bytes_per_hour",
         "is_default",
     ]
     search_fields = ["code", "name"]

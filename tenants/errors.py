@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.utils import InterfaceError as DatabaseInterfaceError
 from django.db.utils import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
@@ -61,6 +61,21 @@ class PayloadTooLarge(APIError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
     default_detail = "The request body is too large."
+
+
+class UploadBudgetExceeded(PayloadTooLarge):
+    """A request alone carries more files or bytes than the plan allows in an hour: waiting
+    never lets it through, so it is a 413 rather than a 429."""
+
+    default_code = "upload_budget_exceeded"
+
+    def __init__(self, *, quota: str, limit: int, requested: int):
+        unit = "files" if quota == "files" else "bytes"
+        super().__init__(
+            f"This request carries {requested:,} {unit}; the plan accepts {limit:,} {unit} an hour.",
+            details={"quota": f"{quota}_per_hour", "limit": limit, "requested": requested},
+        )
+        self.quota, self.limit, self.requested = quota, limit, requested
 
 
 class TooManyRequests(APIError):
@@ -191,6 +206,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = PayloadTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
         exc = APIError("The request has too many fields.", code="too_many_fields")
+    elif isinstance(exc, TooManyFilesSent):
+        exc = PayloadTooLarge("The request has too many files.", code="too_many_files")
     elif isinstance(exc, Http404):
         exc = NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -18,6 +18,10 @@ class Plan(models.Model):
     max_upload_bytes = models.PositiveBigIntegerField(default=20 * 1024 * 1024)
     monthly_token_quota = models.PositiveBigIntegerField(default=0)
     requests_per_minute = models.PositiveIntegerField(default=0)
+    # The ingestion budget (tenants/throttling.py): files (uploaded, or queued again by a
+    # reindex request) and uploaded bytes per hour, the API and the dashboard counting together.
+    upload_files_per_hour = models.PositiveIntegerField(default=120)
+    upload_bytes_per_hour = models.PositiveBigIntegerField(default=100 * 1024 * 1024)
     is_default = models.BooleanField(default=False)
 
     class Meta:

@@ -1,6 +1,7 @@
 """Request-rate throttles beside the chat limits (conversations/limits.py): per client address
 for sign-up, invitation acceptance and password-reset requests, per tenant for ingestion (uploads
-and reindexing). Rates come from settings (`THROTTLE_RATES`); the cache is Redis in production,
+and reindexing: files and bytes per hour by plan). Rates come from settings (`THROTTLE_RATES`)
+and, for ingestion, from the tenant's plan; the cache is Redis in production,
 so every web process counts together. A refusal is a 429 with `Retry-After` in the error format
 (`rate_limited`). The dashboard counts against the same buckets as the API (`throttle_wait`), so
 neither is a way around the other.
@@ -9,9 +10,13 @@ neither is a way around the other.
 """
 
 import ipaddress
+import time
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+
+_HOUR = 3600
 
 
 def _valid_address(candidate: str) -> str | None:
@@ -95,15 +100,59 @@ def throttle_wait(throttles, request, view=None) -> int | None:
     return max(1, int(max(waits))) if waits else None
 
 
-class TenantUploadThrottle(SimpleRateThrottle):
-    """A tenant's ingestion requests: each uploaded file and each reindex request (of a document
-    or of all of them), through the API or the dashboard. The bucket carries the tenant id,
-    resolved before throttles run."""
+def upload_budget_charge(*, tenant, files: int, size: int) -> int | None:
+    """Count `files` files and `size` bytes against the tenant's ingestion budget for the last
+    hour (its plan's `upload_files_per_hour` and `upload_bytes_per_hour`, 0 for no limit).
+    Answers None when they fit (and counts them), else the seconds until they would (and
+    counts nothing). Raises UploadBudgetExceeded when they exceed the hourly budget by
+    themselves. A sliding window: each request's files and bytes leave the count an hour after
+    it. Like DRF's throttles, two requests at the same instant may both read the count before
+    either adds to it; the window is for budgets, not exact accounting."""
+    # Here, not at the top: tenants.errors imports DRF's views, which import the authentication
+    # classes, which import this module.
+    from tenants.errors import UploadBudgetExceeded
 
-    scope = "upload"
+    plan = tenant.plan
+    limits = {"files": plan.upload_files_per_hour, "bytes": plan.upload_bytes_per_hour}
+    requested = {"files": files, "bytes": size}
+    for quota, limit in limits.items():
+        if limit and requested[quota] > limit:
+            raise UploadBudgetExceeded(quota=quota, limit=limit, requested=requested[quota])
+    key = f"throttle_upload_budget_{tenant.pk}"
+    now = time.time()
+    history = [entry for entry in cache.get(key, []) if entry[0] > now - _HOUR]
+    used = {"files": sum(entry[1] for entry in history), "bytes": sum(entry[2] for entry in history)}
 
-    def get_cache_key(self, request, view):
+    def fits(spent) -> bool:
+        return all(not limit or spent[quota] + requested[quota] <= limit for quota, limit in limits.items())
+
+    if not fits(used):
+        # The oldest requests leave the window first: wait until enough of them have.
+        for timestamp, old_files, old_bytes in history:
+            used = {"files": used["files"] - old_files, "bytes": used["bytes"] - old_bytes}
+            if fits(used):
+                return max(1, int(timestamp + _HOUR - now) + 1)
+        return _HOUR  # unreachable: an empty window fits whatever passed the check above
+    history.append((now, files, size))
+    cache.set(key, history, _HOUR)
+    return None
+
+
+class TenantUploadThrottle(BaseThrottle):
+    """A tenant's ingestion requests against its plan's budget of files and bytes per hour: an
+    upload of one file (its declared body size), a reindex request (one file, no bytes), a
+    FAQ import. The bulk upload counts its files itself once it knows them
+    (`upload_budget_charge`). Through the API or the dashboard, in the same budget. A request
+    larger than the whole hourly budget is a 413 (`UploadBudgetExceeded`)."""
+
+    def allow_request(self, request, view) -> bool:
         tenant = getattr(request, "tenant", None)
         if tenant is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": tenant.pk}
+            return True
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        size = int(declared) if declared.isdigit() and request.method == "POST" else 0
+        self._wait = upload_budget_charge(tenant=tenant, files=1, size=size)
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)

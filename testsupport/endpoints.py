@@ -4,7 +4,8 @@ new tenant endpoint joins ENDPOINTS, a new visitor endpoint VISITOR_ENDPOINTS, a
 access-matrix tests (platform_project/tests/test_access_matrix.py) cover it.
 
 A JSON endpoint names its `body`; an upload names its `files` instead ({field: (filename,
-bytes)}, sent as multipart/form-data with a fresh copy of each file on every call)."""
+bytes)}, sent as multipart/form-data with a fresh copy of each file on every call), and
+`many_files` when its field takes several."""
 
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ class Endpoint:
     success: int
     body: dict | None = None
     files: dict[str, tuple[str, bytes]] | None = None
+    # An upload that takes several files in its field (the others take exactly one).
+    many_files: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -101,6 +104,15 @@ ENDPOINTS = [
         Capability.MANAGE_DOCUMENTS,
         202,
         files={"file": ("hours.txt", "營業時間：每天 9:00 到 18:00。週日公休。".encode())},
+    ),
+    Endpoint(
+        "document-bulk",
+        "post",
+        "/v1/tenants/{tenant}/documents/bulk",
+        Capability.MANAGE_DOCUMENTS,
+        202,
+        files={"files": ("shipping.txt", "運費：滿一千元免運費，未滿收八十元。".encode())},
+        many_files=True,
     ),
     Endpoint(
         "document-delete",

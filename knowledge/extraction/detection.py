@@ -21,7 +21,7 @@ _TEXT_SUFFIXES = frozenset({"txt", "text"})
 _EXECUTABLE_TYPES = frozenset(
     {"application/x-executable", "application/x-msdownload", "application/wasm", "application/x-elf"}
 )
-_ARCHIVE_TYPES = frozenset(
+ARCHIVE_TYPES = frozenset(
     {
         "application/zip",
         "application/x-tar",
@@ -138,7 +138,7 @@ def _unsupported(mime: str | None) -> UnsupportedFileType:
         )
     if mime in _EXECUTABLE_TYPES:
         what = "an executable"
-    elif mime in _ARCHIVE_TYPES:
+    elif mime in ARCHIVE_TYPES:
         what = "an archive"
     elif mime.startswith("image/"):
         what = "an image"

@@ -4,14 +4,14 @@ status poll, delete and reindex, the search tester and the retrieval settings.""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from knowledge.models import Document
-from tenants.throttling import TenantUploadThrottle
 from testsupport.api import assert_error
 from testsupport.dashboard import RETRIEVAL_FORM, dashboard_url, signed_in
 from testsupport.documents import RETURNS_POLICY, WARRANTY, uploaded
 from testsupport.environment import committed
-from testsupport.files import elf_bytes
+from testsupport.files import elf_bytes, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -149,14 +149,15 @@ def test_the_list_needs_no_query_per_document(tenant_a, django_assert_max_num_qu
             uploaded_by=tenant_a.tenant_admin,
         )
     client = signed_in(tenant_a.agent)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):  # one of them the pending documents' places in line
         response = client.get(dashboard_url("documents", tenant_a))
     assert len(response.context["page"].object_list) == 20
     pending = client.get(dashboard_url("documents", tenant_a), {"status": "pending", "search": "Doc 1"})
     assert pending.context["page"].paginator.count == 11
 
 
-def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a):
+def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a, settings):
+    settings.BULK_UPLOAD_MAX_FILES = 20  # at most 20 files of 1,000 bytes: 20 kB and the envelope
     tenant_a.tenant.plan.max_upload_bytes = 1000
     tenant_a.tenant.plan.save()
     client = signed_in(tenant_a.tenant_admin)
@@ -172,19 +173,27 @@ def test_an_oversized_upload_is_refused_from_its_declared_length(tenant_a):
 # --- Throttles shared with the API ------------------------------------------------------------
 
 
-def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_b, monkeypatch):
-    monkeypatch.setattr(TenantUploadThrottle, "rate", "2/hour", raising=False)
-    files = [
-        SimpleUploadedFile(f"page-{number}.txt", f"Page {number} of the manual.".encode())
-        for number in range(3)
-    ]
-    response = signed_in(tenant_a.tenant_admin).post(
-        dashboard_url("documents", tenant_a), {"files": files}, follow=True
-    )
+def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_b):
+    plan = tenant_a.tenant.plan
+    plan.upload_files_per_hour = 3
+    plan.save()
+
+    def files(*numbers):
+        return [
+            SimpleUploadedFile(f"page-{number}.txt", f"Page {number} of the manual.".encode())
+            for number in numbers
+        ]
+
+    client = signed_in(tenant_a.tenant_admin)
+    response = client.post(dashboard_url("documents", tenant_a), {"files": files(0, 1)}, follow=True)
     texts = messages_of(response)
     assert texts[0].startswith("page-0.txt: uploaded") and texts[1].startswith("page-1.txt: uploaded")
-    assert texts[2].startswith("page-2.txt: Too many uploads")
+    # Two more do not fit the budget of three an hour: neither is stored.
+    response = client.post(dashboard_url("documents", tenant_a), {"files": files(2, 3)}, follow=True)
+    assert messages_of(response)[0].startswith("Your plan's hourly upload budget is spent")
     assert Document.objects.for_tenant(tenant_a.tenant).count() == 2
+    response = client.post(dashboard_url("documents", tenant_a), {"files": files(2)}, follow=True)
+    assert messages_of(response)[0].startswith("page-2.txt: uploaded")
     # The API answers from the same bucket: the tenant's budget is spent.
     refused = tenant_a.client("tenant_admin").post(
         f"/v1/tenants/{tenant_a.tenant.pk}/documents/upload",
@@ -201,8 +210,10 @@ def test_dashboard_uploads_count_against_the_api_upload_budget(tenant_a, tenant_
     assert messages_of(other)[0].startswith("b.txt: uploaded")
 
 
-def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a, monkeypatch):
-    monkeypatch.setattr(TenantUploadThrottle, "rate", "1/hour", raising=False)
+def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a):
+    plan = tenant_a.tenant.plan
+    plan.upload_files_per_hour = 1
+    plan.save()
     documents = [
         Document.objects.create(
             tenant=tenant_a.tenant,
@@ -233,3 +244,75 @@ def test_dashboard_reindex_counts_against_the_same_budget_as_the_api(tenant_a, m
         429,
         "rate_limited",
     )
+
+
+# --- Many files, archives and folders -----------------------------------------------------------
+
+
+def test_the_pages_script_sends_files_and_archives_and_gets_each_outcome_as_json(tenant_a):
+    archive = zip_bytes(
+        {"manuals/filters.txt": b"Clean the filters every week.", "../escape.txt": b"Out of the folder."}
+    )
+    client = signed_in(tenant_a.tenant_admin)
+    response = client.post(
+        dashboard_url("documents", tenant_a),
+        {
+            "files": [
+                SimpleUploadedFile("pumps.txt", b"Check the pumps every month."),
+                SimpleUploadedFile("folder.zip", archive),
+                SimpleUploadedFile("tool.pdf", elf_bytes()),
+            ]
+        },
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"filename": "pumps.txt", "outcome": "created", "text": "uploaded; it is being indexed."},
+        {
+            "filename": "folder.zip/manuals/filters.txt",
+            "outcome": "created",
+            "text": "uploaded; it is being indexed.",
+        },
+        {
+            "filename": "folder.zip/../escape.txt",
+            "outcome": "refused",
+            "text": "This name points outside the archive's folder; it was not extracted.",
+        },
+        {
+            "filename": "tool.pdf",
+            "outcome": "refused",
+            "text": "This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file.",
+        },
+    ]
+    assert Document.objects.for_tenant(tenant_a.tenant).count() == 2
+    # A request refused whole answers its status and a sentence.
+    plan = tenant_a.tenant.plan
+    plan.upload_files_per_hour = 3
+    plan.save()
+    refused = client.post(
+        dashboard_url("documents", tenant_a),
+        {"files": [SimpleUploadedFile("more.txt", b"One file too many.")]},
+        HTTP_ACCEPT="application/json",
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].startswith("Your plan's hourly upload budget is spent")
+
+
+def test_the_list_and_its_poll_say_where_a_waiting_document_stands(tenant_a):
+    client = signed_in(tenant_a.tenant_admin)
+    files = [
+        SimpleUploadedFile(f"page-{number}.txt", f"Page {number} of the manual.".encode())
+        for number in range(4)
+    ]
+    client.post(dashboard_url("documents", tenant_a), {"files": files})
+    last = Document.objects.for_tenant(tenant_a.tenant).get(filename="page-3.txt")
+    page = client.get(dashboard_url("documents", tenant_a))
+    assert "Waiting for its turn, number 4 in line" in page.content.decode()
+    poll = client.get(dashboard_url("documents-status", tenant_a), {"ids": str(last.pk)}).json()
+    assert poll["documents"][0]["queue_position"] == 4
+    assert poll["documents"][0]["stage_label"] == "Waiting for its turn, number 4 in line"
+    with translation.override("zh-hant"):
+        label = client.get(
+            dashboard_url("documents-status", tenant_a), {"ids": str(last.pk)}, HTTP_ACCEPT_LANGUAGE="zh-hant"
+        ).json()["documents"][0]["stage_label"]
+    assert "4" in label and "number" not in label

@@ -4,7 +4,7 @@ stands in front of another tenant's upload, and asking twice queues nothing twic
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from knowledge import services
+from knowledge import ingestion, selectors, services
 from knowledge.models import Document
 from platform_project.celery import app
 from testsupport.environment import committed, wait_for
@@ -108,3 +108,58 @@ def test_reindex_all_queues_a_ready_document_once(tenant_a, empty_queue):
         second = client.post(f"/v1/tenants/{tenant_a.tenant.pk}/documents/reindex")
     assert (first.json(), second.json()) == ({"queued": 1}, {"queued": 0})
     assert queued_messages() == 1
+
+
+def drain_queue() -> list[tuple[str, int]]:
+    """The ingestion tasks in the broker's queue, in the order a worker takes them (removed)."""
+    taken = []
+    with app.connection_for_write() as connection:
+        while (message := connection.default_channel.basic_get("celery", no_ack=True)) is not None:
+            args, _kwargs, _embed = message.decode()
+            taken.append((args[0], args[1]))
+    return taken
+
+
+def finish(document: Document) -> None:
+    """What the task does at its end: the document is done and its tenant's next one is queued."""
+    Document.objects.filter(pk=document.pk).update(status="ready", stage="done", progress=1.0)
+    with committed():
+        ingestion.ingestion_dispatch(tenant_id=document.tenant_id)
+
+
+@pytest.mark.django_db
+def test_a_tenants_single_document_is_queued_behind_at_most_the_cap_of_another_tenants_bulk(
+    tenant_a, tenant_b, empty_queue, settings
+):
+    settings.INGESTION_TASKS_PER_TENANT = 2
+    plan = tenant_a.tenant.plan
+    plan.max_documents = plan.max_storage_bytes = 0
+    plan.save()
+    a_id, b_id = str(tenant_a.tenant.pk), str(tenant_b.tenant.pk)
+    with committed():
+        bulk = [
+            services.document_upload(tenant=tenant_a.tenant, uploaded_by=None, upload=page("a", number))
+            for number in range(10)
+        ]
+    with committed():
+        single = services.document_upload(tenant=tenant_b.tenant, uploaded_by=None, upload=page("b", 0))
+    # Of tenant A's ten, two were handed to the queue; tenant B's one stands right behind them.
+    assert drain_queue() == [(a_id, bulk[0].pk), (a_id, bulk[1].pk), (b_id, single.pk)]
+    assert Document.objects.filter(tenant=tenant_a.tenant, stage="waiting").count() == 8
+    positions = selectors.queue_positions(
+        tenant=tenant_a.tenant, documents=Document.objects.filter(pk__in=[d.pk for d in bulk])
+    )
+    assert [positions[document.pk] for document in bulk] == list(range(1, 11))
+    assert selectors.queue_positions(
+        tenant=tenant_b.tenant, documents=[Document.objects.get(pk=single.pk)]
+    ) == {single.pk: 1}
+    # As each of A's finishes, exactly its next one is queued: never more than two in flight.
+    finish(bulk[0])
+    assert drain_queue() == [(a_id, bulk[2].pk)]
+    finish(bulk[1])
+    finish(bulk[2])
+    assert drain_queue() == [(a_id, bulk[3].pk), (a_id, bulk[4].pk)]
+    positions = selectors.queue_positions(
+        tenant=tenant_a.tenant, documents=Document.objects.filter(pk__in=[d.pk for d in bulk])
+    )
+    assert [positions.get(document.pk) for document in bulk] == [None, None, None, 1, 2, 3, 4, 5, 6, 7]

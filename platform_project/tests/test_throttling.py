@@ -3,7 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tenants.throttling import RegistrationThrottle, TenantUploadThrottle
+from tenants.throttling import RegistrationThrottle
 from testsupport.api import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,10 @@ def test_sign_ups_past_the_rate_are_refused_with_retry_after(anonymous, tenant_a
     assert int(refused["Retry-After"]) > 0
 
 
-def test_uploads_are_counted_per_tenant(tenant_a, tenant_b, monkeypatch, milvus_uri):
-    monkeypatch.setattr(TenantUploadThrottle, "rate", "1/hour", raising=False)
+def test_uploads_are_counted_per_tenant(tenant_a, tenant_b, milvus_uri):
+    for people in (tenant_a, tenant_b):
+        people.tenant.plan.upload_files_per_hour = 1
+        people.tenant.plan.save()
 
     def upload(people, name):
         return people.client("tenant_admin").post(

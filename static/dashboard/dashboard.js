@@ -67,20 +67,80 @@
     pollDocuments();
   });
 
+  // The upload: files chosen or dropped, folders included (walked with webkitGetAsEntry), sent
+  // in batches to the page's own URL, which answers each file's outcome as JSON. Without
+  // script the form posts as usual and the outcomes come back as messages.
   function setUpDropzone() {
     var zone = document.querySelector("[data-dropzone]");
     if (!zone) return;
+    var form = zone.closest("form");
     var input = zone.querySelector("input[type=file]");
     var list = zone.querySelector("[data-file-list]");
-    function show() {
+    var progress = form.querySelector("[data-upload-progress]");
+    var results = form.querySelector("[data-upload-results]");
+    var reload = form.querySelector("[data-upload-reload]");
+    var button = form.querySelector("[data-upload-submit]");
+    var chosen = []; // {file, path}
+
+    function format(text, values) {
+      return text.replace(/\{(\w+)\}/g, function (_, key) { return String(values[key]); });
+    }
+    function choose(entries) {
+      chosen = entries;
       list.textContent = "";
-      Array.prototype.forEach.call(input.files, function (file) {
+      chosen.slice(0, 50).forEach(function (entry) {
         var item = document.createElement("li");
-        item.textContent = file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB)";
+        item.textContent = entry.path + " (" + Math.max(1, Math.round(entry.file.size / 1024)) + " KB)";
         list.appendChild(item);
       });
+      if (chosen.length > 50) {
+        var more = document.createElement("li");
+        more.textContent = "… +" + (chosen.length - 50);
+        list.appendChild(more);
+      }
     }
-    input.addEventListener("change", show);
+    input.addEventListener("change", function () {
+      choose(Array.prototype.map.call(input.files, function (file) {
+        return { file: file, path: file.webkitRelativePath || file.name };
+      }));
+    });
+
+    // A dropped folder: every file under it, with its path.
+    function walk(entry, path, found) {
+      if (entry.isFile) {
+        return new Promise(function (resolve) {
+          entry.file(function (file) { found.push({ file: file, path: path + file.name }); resolve(); }, function () { resolve(); });
+        });
+      }
+      if (!entry.isDirectory) return Promise.resolve();
+      var reader = entry.createReader();
+      return new Promise(function (resolve) {
+        var children = [];
+        (function readMore() {
+          // readEntries answers at most 100 entries a call: call it until it answers none.
+          reader.readEntries(function (batch) {
+            if (!batch.length) {
+              Promise.all(children.map(function (child) { return walk(child, path + entry.name + "/", found); })).then(resolve);
+              return;
+            }
+            children = children.concat(Array.prototype.slice.call(batch));
+            readMore();
+          }, function () { resolve(); });
+        })();
+      });
+    }
+    function dropped(transfer) {
+      var items = transfer.items ? Array.prototype.slice.call(transfer.items) : [];
+      var entries = items.map(function (item) {
+        return item.kind === "file" && item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+      });
+      if (!entries.length || entries.some(function (entry) { return !entry; })) {
+        return Promise.resolve(Array.prototype.map.call(transfer.files, function (file) { return { file: file, path: file.name }; }));
+      }
+      var found = [];
+      return Promise.all(entries.map(function (entry) { return walk(entry, "", found); })).then(function () { return found; });
+    }
+
     ["dragenter", "dragover"].forEach(function (name) {
       zone.addEventListener(name, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
     });
@@ -89,15 +149,89 @@
     });
     zone.addEventListener("drop", function (event) {
       event.preventDefault();
-      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
-      input.files = event.dataTransfer.files;
-      show();
+      if (!event.dataTransfer) return;
+      progress.hidden = false;
+      progress.textContent = form.dataset.textReading;
+      dropped(event.dataTransfer).then(function (found) {
+        progress.hidden = true;
+        choose(found);
+      });
     });
-    var form = zone.closest("form");
-    form.addEventListener("submit", function () {
-      var button = form.querySelector("[data-upload-submit]");
-      if (button) button.disabled = true;
+
+    // Batches of at most data-batch-files files and data-batch-bytes bytes (one file alone
+    // may be larger: the server says whether it fits the plan).
+    function batches() {
+      var all = [], current = [], bytes = 0;
+      var maxBytes = parseInt(form.dataset.batchBytes, 10), maxFiles = parseInt(form.dataset.batchFiles, 10);
+      chosen.forEach(function (entry) {
+        if (current.length && (current.length >= maxFiles || bytes + entry.file.size > maxBytes)) {
+          all.push(current);
+          current = [];
+          bytes = 0;
+        }
+        current.push(entry);
+        bytes += entry.file.size;
+      });
+      if (current.length) all.push(current);
+      return all;
+    }
+    function show(result) {
+      var item = document.createElement("li");
+      item.className = "outcome-" + result.outcome;
+      item.textContent = result.filename + ": " + result.text;
+      results.appendChild(item);
+    }
+    form.addEventListener("submit", function (event) {
+      if (!chosen.length || !window.fetch || !window.FormData) {
+        button.disabled = true;
+        return; // the browser posts the form
+      }
+      event.preventDefault();
+      button.disabled = true;
+      results.textContent = "";
+      results.hidden = false;
+      progress.hidden = false;
+      var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+      var counts = { created: 0, duplicate: 0, refused: 0 };
+      var total = chosen.length, sent = 0;
+      var queue = batches();
+      function next() {
+        progress.textContent = format(form.dataset.textProgress, { done: sent, total: total });
+        if (!queue.length) {
+          progress.textContent = format(form.dataset.textSummary, counts);
+          reload.hidden = false;
+          return;
+        }
+        var batch = queue.shift();
+        var body = new FormData();
+        batch.forEach(function (entry) { body.append("files", entry.file, entry.path); });
+        fetch(form.action || window.location.pathname, {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { Accept: "application/json", "X-CSRFToken": token },
+        })
+          .then(function (response) {
+            return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+          })
+          .then(function (answer) {
+            if (!answer.ok) throw new Error((answer.data.error && answer.data.error.message) || "");
+            answer.data.results.forEach(function (result) {
+              counts[result.outcome] += 1;
+              show(result);
+            });
+            sent += batch.length;
+            next();
+          })
+          .catch(function (error) {
+            progress.textContent = format(form.dataset.textFailed, { reason: error.message });
+            button.disabled = false;
+            reload.hidden = false;
+          });
+      }
+      next();
     });
+    reload.addEventListener("click", function () { window.location.reload(); });
   }
 
   // While a document is pending or processing, its row refreshes itself.
