@@ -1,7 +1,7 @@
 """Which ASGI server production runs, and with how many processes: daphne, uvicorn and gunicorn
 with uvicorn workers, each with 1 and 2 processes, on PostgreSQL and Redis.
 
-    .venv/bin/python bench/web_servers.py                  # 50 clients, 15 s per endpoint and server
+    .venv/bin/python bench/web_servers.py                  # 50 clients, 10 s per endpoint, 3 rounds
     .venv/bin/python bench/web_servers.py --seconds 5 --servers uvicorn
 
 Needs wrk (Debian: `apt-get install wrk`), PostgreSQL (`DATABASE_URL`'s server when it is a
@@ -13,13 +13,17 @@ The platform runs as in production: DEBUG off, the cache and the channel layer i
 tenant with 20 documents, limits off; every server serves `platform_project.asgi:application`
 with the options production gives it (platform_project/webserver.py). Two daphne processes share
 one listening socket (`--fd`), as uvicorn's and gunicorn's workers share theirs. wrk keeps 50
-connections (one thread) and sends requests back to back for a fixed time:
+connections (one thread) and sends requests back to back for a fixed time. Every server runs
+from the start, idle while another is measured, and the rounds take them in turn, so that a
+change in the machine's load (other work on a shared machine) touches each alike; the table
+gives each one's median round, and every round's figure beside it:
 
 - the floor: `GET /healthz`, a view that returns a constant;
 - a list: `GET /v1/tenants/{id}/documents` with an agent's JWT (tenant resolution, row-level
   security, a paginated query).
 
-It prints requests per second and latency p50/p99 (wrk's percentiles) for every combination.
+It prints requests per second and latency p50/p99 (wrk's percentiles) for every combination;
+the headline figures are each combination's throughput against one daphne process's.
 """
 
 import argparse
@@ -136,6 +140,15 @@ def wrk(url: str, *, clients: int, seconds: float, token: str | None = None) -> 
     }
 
 
+def median_result(runs: list[dict]) -> dict:
+    """The run of median throughput (its latencies with it), failures summed over all runs."""
+    ordered = sorted(runs, key=lambda run: run["per_second"])
+    median = dict(ordered[len(ordered) // 2])
+    median["failures"] = sum(run["failures"] for run in runs)
+    median["requests"] = sum(run["requests"] for run in runs)
+    return median
+
+
 def redis_reachable(url: str) -> str:
     import redis
 
@@ -151,8 +164,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--documents", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each server, interleaved")
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     parser.add_argument("--processes", nargs="+", type=int, default=list(PROCESS_COUNTS))
     parser.add_argument("--database", default="bench_web", help="the database created, used and dropped")
@@ -205,36 +219,50 @@ def main() -> None:
             "floor: GET /healthz (no work)": ("/healthz", None),
             "GET documents (list)": (f"/v1/tenants/{tenant_id}/documents", agent_token),
         }
-        measured: dict[tuple[str, int, str], dict] = {}
+        configurations = [(server, count) for server in arguments.servers for count in arguments.processes]
+        running = {}
+        try:
+            # All of them at once, idle while another is measured: then the rounds interleave
+            # them, so that a change of the machine's load touches every one alike.
+            for configuration in configurations:
+                running[configuration] = start(*configuration)
+            for port, started, _listener in running.values():
+                wait_until_serving(port, started, seconds=300)  # all start at once
+            time.sleep(10)  # each process loads the embedding model in the background at start
+            for port, _started, _listener in running.values():
+                for path, token in endpoints.values():
+                    wrk(f"http://127.0.0.1:{port}{path}", clients=arguments.clients, seconds=3, token=token)
+            samples: dict[tuple[str, int, str], list[dict]] = {}
+            for _round in range(arguments.rounds):
+                for configuration, (port, _started, _listener) in running.items():
+                    for name, (path, token) in endpoints.items():
+                        result = wrk(
+                            f"http://127.0.0.1:{port}{path}",
+                            clients=arguments.clients,
+                            seconds=arguments.seconds,
+                            token=token,
+                        )
+                        samples.setdefault((*configuration, name), []).append(result)
+        finally:
+            for _port, started, listener in running.values():
+                stop(started, listener)
+        measured = {key: median_result(runs) for key, runs in samples.items()}
         with results.section():
             print(
                 f"DEBUG off, PostgreSQL and Redis; wrk, {arguments.clients} connections (one thread), "
-                f"{arguments.seconds:g} s per endpoint after a warm-up; latency in ms\n"
+                f"{arguments.seconds:g} s per endpoint, {arguments.rounds} rounds interleaving the servers "
+                f"after a warm-up: the median round; latency in ms\n"
             )
-            print("| server | processes | endpoint | requests/s | p50 ms | p99 ms | non-2xx or errors |")
-            print("| --- | --- | --- | --- | --- | --- | --- |")
-            for server in arguments.servers:
-                for processes in arguments.processes:
-                    port, started, listener = start(server, processes)
-                    try:
-                        wait_until_serving(port, started)
-                        time.sleep(3 * processes)  # each process loads the embedding model at start
-                        base = f"http://127.0.0.1:{port}"
-                        for path, token in endpoints.values():
-                            wrk(base + path, clients=arguments.clients, seconds=3, token=token)  # warm-up
-                        for name, (path, token) in endpoints.items():
-                            result = wrk(
-                                base + path, clients=arguments.clients, seconds=arguments.seconds, token=token
-                            )
-                            measured[server, processes, name] = result
-                            print(
-                                f"| {server} | {processes} | {name} | {result['per_second']:.0f} | "
-                                f"{result['p50']:.1f} | {result['p99']:.1f} | "
-                                f"{result['failures']} of {result['requests']} |",
-                                flush=True,
-                            )
-                    finally:
-                        stop(started, listener)
+            print(
+                "| server | processes | endpoint | requests/s | p50 ms | p99 ms | each round, requests/s | non-2xx or errors |"
+            )
+            print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            for (server, processes, name), result in measured.items():
+                rounds = ", ".join(f"{run['per_second']:.0f}" for run in samples[server, processes, name])
+                print(
+                    f"| {server} | {processes} | {name} | {result['per_second']:.0f} | {result['p50']:.1f} | "
+                    f"{result['p99']:.1f} | {rounds} | {result['failures']} of {result['requests']} |"
+                )
         for (server, processes, name), result in measured.items():
             daphne = measured.get(("daphne", 1, name))
             results.figure(

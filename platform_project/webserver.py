@@ -18,19 +18,20 @@ PRODUCTION_SERVER = "uvicorn"
 # in Channels' database thread).
 DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 
-# uvicorn: uvloop and httptools (the fast paths), the `websockets` implementation, no lifespan
+# uvicorn: uvloop and httptools (the fast paths), the sans-I/O `websockets` implementation (the
+# older one is deprecated), no lifespan
 # (Django has none), no access log (the platform logs its own requests), and no proxy headers:
 # the client address comes from X-Forwarded-For in the platform itself, as far as
 # TRUSTED_PROXY_COUNT says (tenants.throttling.client_address), so the rate limits count the
-# same address whichever server runs. Keep-alive: 75 s, longer than the proxy's (deploy/nginx.conf,
-# 65 s), so that the proxy, not the server, closes an idle upstream connection.
+# same address whichever server runs. Keep-alive: 75 s (uvicorn's default is 5 s), so that a
+# client or a load balancer that keeps its connection between requests is not cut first.
 UVICORN_OPTIONS = (
     "--loop",
     "uvloop",
     "--http",
     "httptools",
     "--ws",
-    "websockets",
+    "websockets-sansio",
     "--lifespan",
     "off",
     "--no-access-log",
@@ -59,7 +60,8 @@ def server_command(
                 *UVICORN_OPTIONS, APPLICATION]  # fmt: skip
     if server == "gunicorn":
         return [python, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--worker-class", "uvicorn_worker.UvicornWorker", "--keep-alive", "75", APPLICATION]  # fmt: skip
+                "--worker-class", "uvicorn_worker.UvicornWorker", "--keep-alive", "75", "--no-control-socket",
+                APPLICATION]  # fmt: skip
     if server == "daphne":
         if workers != 1:
             raise ValueError("daphne serves in one process: start several on a shared socket (fd)")
