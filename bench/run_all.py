@@ -1,6 +1,6 @@
 """Run every benchmark in bench/, one after another, and write their figures to one markdown file.
 
-    make bench                                   # full size, about 15 minutes on 2 cores: docs/benchmarks.md
+    make bench                                   # full size, about 25 minutes on 2 cores: docs/benchmarks.md
     make bench BENCH_ARGS=--quick                # small sizes, a few minutes: var/benchmarks-quick.md
     .venv/bin/python bench/run_all.py --only search_latency   # run one again, keep the others' last results
     .venv/bin/python bench/run_all.py --rewrite                # run nothing: rewrite after editing the notes
@@ -85,7 +85,7 @@ BENCHMARKS = [
     Benchmark(
         "web_servers.py",
         "Web servers and processes (PostgreSQL, Redis)",
-        quick=("--seconds", "3", "--servers", "daphne", "uvicorn"),
+        quick=("--seconds", "3", "--rounds", "1", "--servers", "daphne", "uvicorn"),
     ),
     Benchmark(
         "rls_overhead.py",
