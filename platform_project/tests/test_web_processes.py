@@ -1,7 +1,8 @@
 """Several web processes, as production runs them behind its proxy: two real servers
 (platform_project/webserver.py) on two ports, one test database, one Redis. What one process
 does must reach a socket held by the other (the channel layer), and a limit counted in one must
-count in the other (the cache)."""
+count in the other (the cache). And an answer streams from the production server as it does
+from the suite's in-process daphne."""
 
 import asyncio
 import http.client
@@ -82,3 +83,19 @@ def test_the_sign_in_limit_counts_failures_made_on_either_process(web_processes,
         status, body = sign_in(server, email, "wrong-password")
         assert status == 429, body
         assert body["error"]["code"] == "rate_limited"
+
+
+def test_an_answer_streams_token_by_token_from_the_production_server(web_processes, tenant_a, knowledge_a):
+    (server,) = web_processes(1)
+    url = socket_url(server, tenant_a, "end_user")
+
+    async def scenario():
+        async with connect(url) as socket:
+            await socket.send(json.dumps({"type": "message", "message": "How long is the warranty?"}))
+            return await until(socket, "done")
+
+    done, before = asyncio.run(asyncio.wait_for(scenario(), TIMEOUT))
+    tokens = [event["delta"] for event in before if event["type"] == "token"]
+    assert len(tokens) >= 5
+    assert "".join(tokens) == done["message"]["content"]
+    assert done["message"]["citations"][0]["document_id"] == knowledge_a[1].pk
