@@ -1,5 +1,6 @@
-# Production image for the platform: one ASGI server (daphne) for HTTP and WebSocket by default;
-# the same image runs the Celery worker and the migrations (see docker-compose.yml).
+# Production image for the platform: the ASGI server (uvicorn, WEB_CONCURRENCY worker processes)
+# for HTTP and WebSocket by default, behind the proxy of deploy/nginx/; the same image runs the
+# Celery worker and the migrations (see docker-compose.yml).
 FROM python:3.11-slim
 
 # Production by default: DEBUG off, so start-up refuses a missing, short or default SECRET_KEY
@@ -36,5 +37,6 @@ USER app
 
 EXPOSE 8000
 
-# --websocket_connect_timeout: see DAPHNE_OPTIONS in platform_project/management/commands/serve.py.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "platform_project.asgi:application"]
+# platform_project/webserver.py: uvicorn with production's options (UVICORN_OPTIONS); it forks
+# WEB_CONCURRENCY worker processes (default 1; more need REDIS_URL: docs/scaling.md).
+CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-keep-alive", "75", "platform_project.asgi:application"]

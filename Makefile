@@ -38,7 +38,8 @@ format: setup
 eval: setup
 	$(PY) bench/evaluate_retrieval.py $(EVAL_ARGS)
 
-# Every benchmark in bench/, one after another, about 20 minutes on 2 cores; writes
+# Every benchmark in bench/, one after another, about 30 minutes on 2 cores (web_servers.py needs
+# wrk: apt-get install wrk); writes
 # docs/benchmarks.md (machine, date, each figure beside its floor; prose from
 # docs/benchmark-notes.md). BENCH_ARGS=--quick: small sizes in a few minutes, written to
 # var/benchmarks-quick.md; BENCH_ARGS="--only NAME" runs one again, BENCH_ARGS=--rewrite

@@ -228,17 +228,14 @@ def celery_worker_process(
     """Start and stop real workers. Needs PostgreSQL and Redis: a worker in another process
     cannot see SQLite's in-memory test database, and only Redis redelivers a task whose
     worker died."""
-    database = settings.DATABASES["default"]
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         require_service("postgresql+redis", "set DATABASE_URL and REDIS_URL to run real-worker tests")
     from platform_project.celery import app
 
     app.conf.broker_connection_retry_on_startup = True
-    user = database.get("USER") or "postgres"
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
     environment = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{user}{password}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}",
+        "DATABASE_URL": _subprocess_database_url(settings),
         "MEDIA_ROOT": str(_private_media_root),
         "CELERY_VISIBILITY_TIMEOUT": "5",
     }
@@ -261,6 +258,90 @@ def celery_worker_process(
     yield start
     for worker in workers:
         worker.stop()
+
+
+def _subprocess_database_url(settings) -> str:
+    """The test database's URL, for a server or worker in another process."""
+    database = settings.DATABASES["default"]
+    user = database.get("USER") or "postgres"
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+
+
+class WebProcess:
+    """The platform served by the production ASGI server (platform_project/webserver.py) in a
+    process of its own on a free port: what one replica of `web` runs in production."""
+
+    def __init__(self, environment: dict[str, str]):
+        self.port = _free_port()
+        self.http_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.environment = environment
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from platform_project.webserver import PRODUCTION_SERVER, server_command
+
+        command = server_command(PRODUCTION_SERVER, host="127.0.0.1", port=self.port, workers=1)
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            command, cwd=ROOT, env=self.environment, start_new_session=True
+        )
+
+    def wait_until_serving(self, seconds: float = 60) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the web process exited with status {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the web process did not serve within {seconds:.0f} s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def web_processes(transactional_db, django_db_serialized_rollback, milvus_uri, _private_media_root, settings):
+    """Start web processes (each with `start(**environment)`), as production runs several behind
+    its proxy, all on the test database and Redis. Needs PostgreSQL and Redis: another process
+    cannot see SQLite's in-memory test database, nor this process's memory."""
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        require_service("postgresql+redis", "set DATABASE_URL and REDIS_URL to run several web processes")
+    environment = {
+        **os.environ,
+        "DATABASE_URL": _subprocess_database_url(settings),
+        "REDIS_URL": settings.REDIS_URL,
+        "MILVUS_URI": settings.MILVUS_URI,
+        "MEDIA_ROOT": str(_private_media_root),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "LOG_LEVEL": "WARNING",
+    }
+    started: list[WebProcess] = []
+
+    def start(count: int, **overrides: str) -> list[WebProcess]:
+        processes = [WebProcess({**environment, **overrides}) for _ in range(count)]
+        for process in processes:
+            process.start()
+            started.append(process)
+        for process in processes:
+            process.wait_until_serving()
+        return processes
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 class LiveASGIServer:

@@ -1,6 +1,6 @@
 """Run every benchmark in bench/, one after another, and write their figures to one markdown file.
 
-    make bench                                   # full size, about 20 minutes on 2 cores: docs/benchmarks.md
+    make bench                                   # full size, about 30 minutes on 2 cores: docs/benchmarks.md
     make bench BENCH_ARGS=--quick                # small sizes, a few minutes: var/benchmarks-quick.md
     .venv/bin/python bench/run_all.py --only search_latency   # run one again, keep the others' last results
     .venv/bin/python bench/run_all.py --rewrite                # run nothing: rewrite after editing the notes
@@ -41,6 +41,8 @@ PACKAGES = (
     "djangorestframework",
     "channels",
     "daphne",
+    "uvicorn",
+    "gunicorn",
     "pymilvus",
     "milvus-lite",
     "celery",
@@ -88,6 +90,11 @@ BENCHMARKS = [
         "rest_throughput.py",
         "REST throughput under concurrent clients",
         quick=("--clients", "10", "--seconds", "5", "--documents", "5"),
+    ),
+    Benchmark(
+        "web_servers.py",
+        "Web servers and processes (PostgreSQL, Redis)",
+        quick=("--seconds", "3", "--rounds", "1", "--servers", "daphne", "uvicorn"),
     ),
     Benchmark(
         "rls_overhead.py",

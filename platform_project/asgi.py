@@ -1,4 +1,4 @@
-"""One ASGI application for HTTP and WebSocket, served by daphne."""
+"""One ASGI application for HTTP and WebSocket, served by uvicorn (platform_project/webserver.py)."""
 
 import os
 import threading

@@ -185,6 +185,19 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Web processes per server: uvicorn forks this many workers (it reads WEB_CONCURRENCY itself;
+# platform_project/webserver.py, `serve`). Several processes share sockets' events, caches and
+# rate limits only through Redis: in each one's memory, an agent's reply posted to one process
+# would never reach a customer's socket on another, and every limit would count per process.
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
+if WEB_CONCURRENCY < 1:
+    raise ImproperlyConfigured("WEB_CONCURRENCY must be 1 or more.")
+if WEB_CONCURRENCY > 1 and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY above 1 needs REDIS_URL: the channel layer, the cache and the rate limits "
+        "must be shared by every web process."
+    )
+
 # Celery: Redis when configured, otherwise a file-system broker that needs no server, so that
 # `make run` still has a real worker process beside the web server.
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"

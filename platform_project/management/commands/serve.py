@@ -1,6 +1,7 @@
 """Run the whole platform in one terminal: the embedded Milvus Lite server (when MILVUS_URI
 points at it), a Celery worker, Celery beat (the daily jobs) and the ASGI server for HTTP and
-WebSocket. Ctrl-C stops all."""
+WebSocket, as production runs it (platform_project/webserver.py): one process on the embedded
+defaults, WEB_CONCURRENCY processes when REDIS_URL is set. Ctrl-C stops all."""
 
 import os
 import signal
@@ -14,11 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from platform_project.observability import multiprocess_dir_prepare
+from platform_project.webserver import DAPHNE_OPTIONS, PRODUCTION_SERVER, server_command
 
-# A WebSocket handshake may wait up to 30 s: daphne's default, 5 s, dropped 3 to 10 of 200
-# simultaneous chat connections on 2 cores (their sign-in queues behind other sockets' retrieval
-# in Channels' database thread). The Dockerfile and docker-compose.yml pass the same.
-DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
+__all__ = ["DAPHNE_OPTIONS", "Command"]  # DAPHNE_OPTIONS: the benchmarks' daphne still reads it here
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -117,17 +116,7 @@ class Command(BaseCommand):
                 )
             web = start(
                 "web",
-                [
-                    python,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    host,
-                    "-p",
-                    str(port),
-                    *DAPHNE_OPTIONS,
-                    "platform_project.asgi:application",
-                ],
+                server_command(PRODUCTION_SERVER, host=host, port=port, workers=settings.WEB_CONCURRENCY),
             )
             self.stdout.write(self.style.SUCCESS(f"Serving on http://{host}:{port}/  (Ctrl-C to stop)"))
             while True:
