@@ -40,6 +40,9 @@ INGEST_TASK = "knowledge.tasks.ingest_document"
 
 IN_PROGRESS = (Document.Status.PENDING, Document.Status.PROCESSING)
 
+# The kind of a document made from a crawled web page (the sources app crawls them).
+WEB_KIND = "web"
+
 
 # --- Fair dispatch -------------------------------------------------------------------------
 # Documents wait as `pending` (stage `waiting`) in the database; at most
@@ -246,7 +249,8 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
     try:
         extracted = extraction.extract(
             default_storage.path(document.file_path),
-            document.kind,
+            # A web page is stored as the Markdown its main content was extracted to.
+            "markdown" if document.kind == WEB_KIND else document.kind,
             max_characters=settings.MAX_EXTRACTED_CHARACTERS,
         )
     except extraction.ExtractionError as error:

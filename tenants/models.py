@@ -18,6 +18,8 @@ class Plan(models.Model):
     max_upload_bytes = models.PositiveBigIntegerField(default=20 * 1024 * 1024)
     monthly_token_quota = models.PositiveBigIntegerField(default=0)
     requests_per_minute = models.PositiveIntegerField(default=0)
+    # The most pages one web source may crawl (its `max_pages` is at most this; 0: no bound).
+    max_web_pages = models.PositiveIntegerField(default=500)
     is_default = models.BooleanField(default=False)
 
     class Meta:
