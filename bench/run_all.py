@@ -80,6 +80,7 @@ BENCHMARKS = [
         "REST throughput under concurrent clients",
         quick=("--clients", "10", "--seconds", "5", "--documents", "5"),
     ),
+    Benchmark("crawl_throughput.py", "Crawl throughput of a web source", quick=("--pages", "60")),
     Benchmark(
         "rls_overhead.py",
         "Row-level security overhead (PostgreSQL)",

@@ -47,7 +47,7 @@ GONE_SYNCS_BEFORE_REMOVAL = 2
 # --- Sources --------------------------------------------------------------------------------
 
 
-def web_source_create(*, tenant: Tenant, created_by=None, **fields) -> WebSource:
+def web_source_create(*, tenant: Tenant, **fields) -> WebSource:
     """Create a source (fields validated by the caller) and queue its first sync."""
     with transaction.atomic():
         source = WebSource.objects.create(tenant=tenant, **fields)
