@@ -288,6 +288,15 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None:
             return None
+        if locked.file_path != document.file_path:
+            # Replaced while this ran (a web page fetched again, `web_document_save`): what was
+            # read here is out of date. The new content waits for its own turn, unless another
+            # run has already taken it.
+            if locked.status != Document.Status.PROCESSING:
+                Document.objects.filter(pk=locked.pk).update(
+                    stage=Document.Stage.WAITING, progress=0.0, updated_at=timezone.now()
+                )
+            return None
         remove_chunks(locked)
         if locked.vector_collection and locked.vector_collection != collection:
             delete_vectors(locked)  # indexed before with another embedding model

@@ -296,3 +296,50 @@ def test_bad_input_is_400_naming_the_field(tenant_a, body, field):
     )
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["details"]
+
+
+def test_a_page_fetched_again_while_its_ingestion_runs_is_ingested_with_the_new_content(
+    tenant_a, eager_ingestion, monkeypatch
+):
+    """The ingestion that read the old content drops its result; the new content gets its turn
+    (else the page would stay stale while its hash says it is current)."""
+    from django.utils import timezone
+
+    from knowledge import extraction, ingestion
+    from knowledge.services import web_document_save
+
+    url = "https://shop.example.com/news"
+    # Outside `committed()`: the ingestion it queues is never sent; the test runs it by hand.
+    document = web_document_save(
+        tenant=tenant_a.tenant,
+        document=None,
+        url=url,
+        title="News",
+        text="# News\n\nThe spring sale.",
+        fetched_at=timezone.now(),
+    )
+    assert document.status == "pending"
+    real_extract = extraction.extract
+
+    def extract_then_page_changes(*args, **kwargs):
+        extracted = real_extract(*args, **kwargs)
+        web_document_save(
+            tenant=tenant_a.tenant,
+            document=document,
+            url=url,
+            title="News",
+            text="# News\n\nThe summer sale.",
+            fetched_at=timezone.now(),
+        )
+        return extracted
+
+    monkeypatch.setattr(extraction, "extract", extract_then_page_changes)
+    assert ingestion.document_ingest(tenant_id=tenant_a.tenant.pk, document_id=document.pk) is None
+    document.refresh_from_db()
+    assert (document.status, document.stage) == ("pending", "waiting")
+    assert not Chunk.objects.filter(document=document).exists()
+
+    monkeypatch.setattr(extraction, "extract", real_extract)
+    document = ingestion.document_ingest(tenant_id=tenant_a.tenant.pk, document_id=document.pk)
+    assert document.status == "ready"
+    assert "summer sale" in " ".join(Chunk.objects.filter(document=document).values_list("text", flat=True))
