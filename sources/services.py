@@ -42,6 +42,8 @@ SCHEDULE_INTERVALS = {
 SCHEDULE_SLACK = timedelta(minutes=30)
 GONE_STATUSES = (404, 410)
 GONE_SYNCS_BEFORE_REMOVAL = 2
+# Why a redirect is not followed to a page this sync has already read (no outcome is recorded).
+ALREADY_READ = "already read in this sync"
 
 
 # --- Sources --------------------------------------------------------------------------------
@@ -242,9 +244,15 @@ class _Crawl:
         known = self.known.get(url)
 
         def follow(next_url: str) -> str | None:
+            if next_url in self.seen:
+                return ALREADY_READ
             return self.scope.outside(next_url) or fetcher.robots_refusal(next_url)
 
         result = fetcher.get(url, follow=follow)
+        if result.error.endswith(ALREADY_READ):
+            if known is not None:
+                self.remove(known, reason=f"now redirects to a page already read ({result.error})")
+            return []
         if result.error:
             self.record(url, PageFetch.Outcome.FAILED, reason=result.error, status=result.status)
             return []
@@ -252,8 +260,6 @@ class _Crawl:
             # Moved within the scope: the page is kept under the address it now answers at.
             if known is not None:
                 self.remove(known, reason=f"now redirects to {result.url}", status=result.status)
-            if result.url in self.seen:
-                return []
             self.seen.add(result.url)
             url, known = result.url, self.known.get(result.url)
         if result.status in GONE_STATUSES:

@@ -79,6 +79,8 @@ def test_a_crawl_then_two_resyncs_add_update_keep_and_remove_exactly_the_right_p
     }
     documents = _web_documents(tenant_a.tenant)
     assert len(documents) == 6  # the gone page waits one more sync
+    # /old-shipping's redirect is not followed to /shipping, already read in this sync.
+    assert site.fetched("/shipping") == 2 and site.fetched("/old-shipping") == 2
     news = documents[site.url("/news")]
     assert news.pk == news_id and news.status == "ready"  # re-ingested in place, no duplicate
     news_text = " ".join(Chunk.objects.filter(document=news).values_list("text", flat=True))
