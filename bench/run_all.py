@@ -91,6 +91,7 @@ BENCHMARKS = [
         "REST throughput under concurrent clients",
         quick=("--clients", "10", "--seconds", "5", "--documents", "5"),
     ),
+    Benchmark("crawl_throughput.py", "Crawl throughput of a web source", quick=("--pages", "60")),
     Benchmark(
         "web_servers.py",
         "Web servers and processes (PostgreSQL, Redis)",

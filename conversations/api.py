@@ -40,6 +40,9 @@ class CitationOutput(serializers.Serializer):
     document_title = serializers.CharField()
     chunk_id = serializers.IntegerField()
     text = serializers.CharField()
+    source_url = serializers.CharField(
+        required=False, allow_blank=True, help_text="The web page cited, for a crawled page; else empty."
+    )
 
 
 class TokenUsageOutput(serializers.Serializer):

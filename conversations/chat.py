@@ -227,6 +227,7 @@ def _citations(answer: str, results: list[retrieval.SearchResult]) -> list[dict]
             "document_id": result.document_id,
             "document_title": result.document_title,
             "chunk_id": result.chunk_id,
+            "source_url": result.source_url,
             "text": result.text,
         }
         for result in chosen

@@ -47,6 +47,8 @@ class DocumentOutput(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "ingested_at",
+            "source_url",
+            "fetched_at",
         ]
 
     def get_uploaded_by(self, document) -> str | None:
@@ -120,6 +122,7 @@ class SearchResultOutput(serializers.Serializer):
     page = serializers.IntegerField(allow_null=True)
     heading = serializers.CharField()
     ordinal = serializers.IntegerField()
+    source_url = serializers.CharField(help_text="The web page of a crawled document; else empty.")
 
 
 @extend_schema(tags=["documents"], parameters=[TENANT_PARAMETER])

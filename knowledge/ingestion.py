@@ -40,6 +40,9 @@ INGEST_TASK = "knowledge.tasks.ingest_document"
 
 IN_PROGRESS = (Document.Status.PENDING, Document.Status.PROCESSING)
 
+# The kind of a document made from a crawled web page (the sources app crawls them).
+WEB_KIND = "web"
+
 
 # --- Fair dispatch -------------------------------------------------------------------------
 # Documents wait as `pending` (stage `waiting`) in the database; at most
@@ -246,7 +249,8 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
     try:
         extracted = extraction.extract(
             default_storage.path(document.file_path),
-            document.kind,
+            # A web page is stored as the Markdown its main content was extracted to.
+            "markdown" if document.kind == WEB_KIND else document.kind,
             max_characters=settings.MAX_EXTRACTED_CHARACTERS,
         )
     except extraction.ExtractionError as error:
@@ -283,6 +287,15 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
         # Serialises reruns of the same document (a redelivered task beside a slow one).
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None:
+            return None
+        if locked.file_path != document.file_path:
+            # Replaced while this ran (a web page fetched again, `web_document_save`): what was
+            # read here is out of date. The new content waits for its own turn, unless another
+            # run has already taken it.
+            if locked.status != Document.Status.PROCESSING:
+                Document.objects.filter(pk=locked.pk).update(
+                    stage=Document.Stage.WAITING, progress=0.0, updated_at=timezone.now()
+                )
             return None
         remove_chunks(locked)
         if locked.vector_collection and locked.vector_collection != collection:

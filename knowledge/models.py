@@ -43,10 +43,20 @@ class Document(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ingested_at = models.DateTimeField(null=True, blank=True)
+    # A page of a web source (kind `web`): the address it was fetched from (cited with the
+    # page's passages) and when. Empty and null for uploaded files.
+    source_url = models.URLField(max_length=2000, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="one_copy_per_tenant")]
+        constraints = [
+            # Uploads are refused as duplicates by their bytes; two web pages may well read the
+            # same (a page and its printable copy), and are told apart by their URL instead.
+            models.UniqueConstraint(
+                fields=["tenant", "sha256"], condition=~models.Q(kind="web"), name="one_copy_per_tenant"
+            )
+        ]
         indexes = [
             models.Index(fields=["tenant", "status"]),
             # The list's order within a tenant: a page is read from the index, not sorted.

@@ -35,6 +35,8 @@ class SearchResult:
     heading: str
     ordinal: int
     scores: dict = field(default_factory=dict)
+    # The page a web document was crawled from (its citations link there); "" for uploads.
+    source_url: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -158,6 +160,7 @@ def search(
             page=chunks[chunk_id].page,
             heading=chunks[chunk_id].heading,
             ordinal=chunks[chunk_id].ordinal,
+            source_url=chunks[chunk_id].document.source_url,
             scores={
                 "vector": dense.get(chunk_id),
                 "keyword": keyword.get(chunk_id),

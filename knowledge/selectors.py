@@ -36,7 +36,8 @@ def document_get(*, tenant: Tenant, document_id) -> Document:
 
 
 def document_by_hash(*, tenant: Tenant, sha256: str) -> Document | None:
-    return Document.objects.for_tenant(tenant).filter(sha256=sha256).first()
+    # Web pages are told apart by their URL, not their bytes (see Document's constraint).
+    return Document.objects.for_tenant(tenant).filter(sha256=sha256).exclude(kind="web").first()
 
 
 def tenant_storage(*, tenant: Tenant) -> tuple[int, int]:

@@ -7,13 +7,14 @@ import hashlib
 import uuid
 from pathlib import PurePosixPath
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from knowledge import extraction, selectors, vector_index
-from knowledge.ingestion import IN_PROGRESS, delete_vectors, ingestion_dispatch, remove_chunks
+from knowledge.ingestion import IN_PROGRESS, WEB_KIND, delete_vectors, ingestion_dispatch, remove_chunks
 from knowledge.keyword_statistics import keyword_statistics_delete
 from knowledge.models import Document
 from tenants.audit import audit_record
@@ -124,6 +125,63 @@ def document_upload(*, tenant: Tenant, uploaded_by, upload: UploadedFile, title:
     except BaseException:
         default_storage.delete(stored_path)
         raise
+    return document
+
+
+# --- Web pages ------------------------------------------------------------------------------
+
+
+def web_document_save(
+    *, tenant: Tenant, document: Document | None, url: str, title: str, text: str, fetched_at
+) -> Document:
+    """Store the main content of a crawled web page (Markdown) as a document of kind `web` and
+    queue its ingestion: a new document when `document` is None (within the plan's quotas, else
+    QuotaExceeded), else the same document replaced in place (its id, and so its citations'
+    document, stay; its chunks and vectors are replaced by the ingestion)."""
+    content = text.encode("utf-8")
+    size = len(content)
+    if document is None:
+        _check_quotas(tenant=tenant, size=size)
+    path = default_storage.save(f"tenants/{tenant.pk}/web/{uuid.uuid4().hex}.md", ContentFile(content))
+    fields = {
+        "title": (title.strip() or url)[:300],
+        "filename": url[:255],
+        "content_type": "text/markdown",
+        "size_bytes": size,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "file_path": path,
+        "source_url": url,
+        "fetched_at": fetched_at,
+    }
+    try:
+        with transaction.atomic():
+            if document is None:
+                document = Document.objects.create(tenant=tenant, kind=WEB_KIND, **fields)
+                old_path = None
+            else:
+                locked = (
+                    Document.objects.for_tenant(tenant).select_for_update().filter(pk=document.pk).first()
+                )
+                if locked is None:
+                    raise Document.DoesNotExist("The page's document was deleted meanwhile.")
+                old_path = locked.file_path
+                for name, value in fields.items():
+                    setattr(locked, name, value)
+                # Waits for its turn again, keeping its chunks until the new ones replace them.
+                locked.status, locked.stage, locked.progress, locked.error = (
+                    Document.Status.PENDING,
+                    Document.Stage.WAITING,
+                    0.0,
+                    "",
+                )
+                locked.save()
+                document = locked
+            ingestion_dispatch(tenant_id=tenant.pk)
+    except BaseException:
+        default_storage.delete(path)
+        raise
+    if old_path and old_path != path:
+        transaction.on_commit(lambda: default_storage.delete(old_path))
     return document
 
 

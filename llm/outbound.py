@@ -110,15 +110,19 @@ def internal_address_of(host: str, port: int | None = None) -> str | None:
     return None if addresses else "unresolvable"
 
 
-def checked_addresses(host: str, port: int) -> list[str]:
-    """The addresses to connect to for `host`: all of them public, else `AddressRefused` (one
-    internal answer is enough, since a connection could be made to any of them)."""
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def checked_addresses(host: str, port: int, allowed_networks: Networks = ()) -> list[str]:
+    """The addresses to connect to for `host`: all of them public or inside one of
+    `allowed_networks` (internal networks the operator opened on purpose), else `AddressRefused`
+    (one internal answer is enough, since a connection could be made to any of them)."""
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError, ValueError) as error:
         raise httpcore2.ConnectError(f"{host} could not be resolved: {error}") from error
     for address in addresses:
-        if not is_public_address(address):
+        if not is_public_address(address) and not any(address in network for network in allowed_networks):
             raise AddressRefused(host, str(address))
     if not addresses:
         raise httpcore2.ConnectError(f"{host} resolves to no address.")
@@ -137,11 +141,12 @@ def refused_address_in(error: BaseException | None) -> AddressRefused | None:
 
 
 class GuardedBackend(httpcore2.NetworkBackend):
-    """httpcore's sync backend, connecting only to checked public addresses (unless
-    `allow_private`: then the name is connected to as it is)."""
+    """httpcore's sync backend, connecting only to checked public addresses, or addresses in
+    `allowed_networks` (unless `allow_private`: then the name is connected to as it is)."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, allowed_networks: Networks = ()) -> None:
         self.allow_private = allow_private
+        self.allowed_networks = allowed_networks
         self._backend = httpcore2.SyncBackend()
 
     def connect_tcp(
@@ -152,7 +157,7 @@ class GuardedBackend(httpcore2.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.NetworkStream:
-        targets = [host] if self.allow_private else checked_addresses(host, port)
+        targets = [host] if self.allow_private else checked_addresses(host, port, self.allowed_networks)
         for index, target in enumerate(targets):
             try:
                 return self._backend.connect_tcp(
@@ -222,9 +227,17 @@ def _pool_options(verify, limits: httpx2.Limits) -> dict:
 
 
 class GuardedTransport(httpx2.HTTPTransport):
-    def __init__(self, *, allow_private: bool, verify=True, limits: httpx2.Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        allowed_networks: Networks = (),
+        verify=True,
+        limits: httpx2.Limits = DEFAULT_LIMITS,
+    ) -> None:
         self._pool = httpcore2.ConnectionPool(
-            **_pool_options(verify, limits), network_backend=GuardedBackend(allow_private=allow_private)
+            **_pool_options(verify, limits),
+            network_backend=GuardedBackend(allow_private=allow_private, allowed_networks=allowed_networks),
         )
 
 
@@ -235,10 +248,14 @@ class GuardedAsyncTransport(httpx2.AsyncHTTPTransport):
         )
 
 
-def guarded_client(*, allow_private: bool, verify=True, **options) -> httpx2.Client:
+def guarded_client(
+    *, allow_private: bool, allowed_networks: Networks = (), verify=True, **options
+) -> httpx2.Client:
     """An httpx client whose every connection is checked, that never follows a redirect."""
     return httpx2.Client(
-        transport=GuardedTransport(allow_private=allow_private, verify=verify),
+        transport=GuardedTransport(
+            allow_private=allow_private, allowed_networks=allowed_networks, verify=verify
+        ),
         follow_redirects=False,
         trust_env=False,
         **options,

@@ -10,6 +10,7 @@ from knowledge import dashboard_urls as knowledge_pages
 from line_channel import dashboard_urls as line_pages
 from llm import dashboard_urls as llm_pages
 from reports import dashboard_urls as reports_pages
+from sources import dashboard_urls as sources_pages
 from widgets import dashboard_urls as widgets_pages
 
 app_name = "dashboard"
@@ -18,6 +19,7 @@ tenant_pages = [
     *reports_pages.tenant,
     *conversations_pages.tenant,
     *knowledge_pages.tenant,
+    *sources_pages.tenant,
     *llm_pages.tenant,
     *widgets_pages.tenant,
     *line_pages.tenant,

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "reports",
     "line_channel",
     "widgets",
+    "sources",
     "platform_project",
 ]
 
@@ -234,7 +235,9 @@ CELERY_BEAT_SCHEDULE = {
     "reports-daily": {
         "task": "reports.tasks.daily_maintenance",
         "schedule": crontab(hour=DAILY_JOBS_HOUR, minute=0),
-    }
+    },
+    # Web sources whose daily or weekly re-sync is due are crawled again (sources app).
+    "sources-due": {"task": "sources.tasks.sync_due_sources", "schedule": crontab(minute=20)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A conversation with no close and no message for this many hours counts as abandoned.
@@ -621,3 +624,34 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 LLM_ALLOW_PRIVATE_BASE_URLS = env_bool("LLM_ALLOW_PRIVATE_BASE_URLS", DEBUG)
 if LLM_TIMEOUT_SECONDS < 1 or LLM_MAX_RETRIES < 0:
     raise ImproperlyConfigured("LLM_TIMEOUT_SECONDS must be at least 1 and LLM_MAX_RETRIES at least 0.")
+
+# Web sources (sources app): the crawler fetches tenants' websites through the same outbound
+# guard as the providers. Private, loopback, link-local and metadata addresses are refused on
+# every connection and redirect unless allowed: all of them (on with DEBUG, so `make run` can
+# crawl a site on the developer's machine), or only the networks listed (an intranet's wiki).
+WEB_SOURCES_ALLOW_PRIVATE_ADDRESSES = env_bool("WEB_SOURCES_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+try:
+    WEB_SOURCES_ALLOWED_PRIVATE_NETWORKS = tuple(
+        ipaddress.ip_network(network.strip())
+        for network in env_list("WEB_SOURCES_ALLOWED_PRIVATE_NETWORKS", [])
+        if network.strip()
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(f"WEB_SOURCES_ALLOWED_PRIVATE_NETWORKS: {error}") from error
+WEB_CRAWL_USER_AGENT = env.str(
+    "WEB_CRAWL_USER_AGENT",
+    default="CustomerServiceAI-WebSources/1.0 (knowledge crawler; obeys robots.txt)",
+)
+# The pause between two requests to one host (a robots.txt Crawl-delay asks for more, up to
+# WEB_CRAWL_MAX_DELAY_SECONDS), each request's timeout, a page's largest body (after
+# decompression) and a crawl's longest run.
+WEB_CRAWL_DELAY_SECONDS = env_float("WEB_CRAWL_DELAY_SECONDS", 1.0)
+WEB_CRAWL_MAX_DELAY_SECONDS = env_float("WEB_CRAWL_MAX_DELAY_SECONDS", 10.0)
+WEB_CRAWL_TIMEOUT_SECONDS = env_float("WEB_CRAWL_TIMEOUT_SECONDS", 15.0)
+WEB_CRAWL_MAX_PAGE_BYTES = env_int("WEB_CRAWL_MAX_PAGE_BYTES", 5 * 1024 * 1024)
+WEB_CRAWL_MAX_RUN_SECONDS = env_int("WEB_CRAWL_MAX_RUN_SECONDS", 3600)
+if WEB_CRAWL_DELAY_SECONDS < 0 or WEB_CRAWL_TIMEOUT_SECONDS <= 0 or WEB_CRAWL_MAX_PAGE_BYTES < 1024:
+    raise ImproperlyConfigured(
+        "WEB_CRAWL_DELAY_SECONDS must be 0 or more, WEB_CRAWL_TIMEOUT_SECONDS more than 0 and "
+        "WEB_CRAWL_MAX_PAGE_BYTES at least 1024."
+    )

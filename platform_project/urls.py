@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("reports.urls")),
     path("", include("line_channel.urls")),
     path("", include("widgets.urls")),
+    path("", include("sources.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script from a URL (no inline script); its page
     # keeps one inline <style> and the UI sets style attributes, so style-src is loosened for

@@ -17,6 +17,7 @@ class PlanAdmin(admin.ModelAdmin):
         "requests_per_minute",
         "upload_files_per_hour",
         "upload_bytes_per_hour",
+        "max_web_pages",
         "is_default",
     ]
     search_fields = ["code", "name"]

@@ -38,6 +38,7 @@ class PlanOutput(serializers.ModelSerializer):
             "max_upload_bytes",
             "monthly_token_quota",
             "requests_per_minute",
+            "max_web_pages",
         ]
 
 

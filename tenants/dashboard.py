@@ -50,6 +50,8 @@ NAVIGATION = (
     NavItem("dashboard:overview", gettext_lazy("Overview"), Capability.READ_TENANT, "home"),
     NavItem("dashboard:documents", gettext_lazy("Documents"), Capability.READ_KNOWLEDGE, "file"),
     NavItem("dashboard:knowledge-search", gettext_lazy("Search tester"), Capability.READ_KNOWLEDGE, "search"),
+    # The capability the web sources API (sources.api.WebSourceViewSet) asks for: tenant admins.
+    NavItem("dashboard:web-sources", gettext_lazy("Web sources"), Capability.MANAGE_DOCUMENTS, "file"),
     NavItem("dashboard:faqs", gettext_lazy("Curated answers"), Capability.READ_KNOWLEDGE, "faq"),
     NavItem("dashboard:conversations", gettext_lazy("Conversations"), Capability.READ_TENANT, "chat"),
     NavItem("dashboard:live-chat", gettext_lazy("Live chat"), Capability.HANDLE_CONVERSATIONS, "bolt"),

@@ -22,6 +22,8 @@ class Plan(models.Model):
     # reindex request) and uploaded bytes per hour, the API and the dashboard counting together.
     upload_files_per_hour = models.PositiveIntegerField(default=120)
     upload_bytes_per_hour = models.PositiveBigIntegerField(default=100 * 1024 * 1024)
+    # The most pages one web source may crawl (its `max_pages` is at most this; 0: no bound).
+    max_web_pages = models.PositiveIntegerField(default=500)
     is_default = models.BooleanField(default=False)
 
     class Meta:

@@ -10,6 +10,7 @@ from conversations.models import Contact, Conversation, Message
 from knowledge.models import Faq
 from line_channel.services import line_channel_create
 from reports.models import Export
+from sources.models import CrawlRun, PageFetch, WebSource
 from tenants.roles import Role
 from tenants.services import membership_create
 from testsupport.documents import a_ready_document
@@ -58,7 +59,20 @@ def objects_of_a(tenant_a, milvus_uri):
         format="csv",
         expires_at=timezone.now() + timedelta(days=7),
     )
+    web_source = WebSource.objects.create(
+        tenant=tenant_a.tenant, url="https://help.example.com/", scope_host="help.example.com"
+    )
+    crawl_run = CrawlRun.objects.create(tenant=tenant_a.tenant, source=web_source, status="done")
+    PageFetch.objects.create(
+        tenant=tenant_a.tenant,
+        run=crawl_run,
+        url="https://help.example.com/",
+        outcome="failed",
+        reason="HTTP 500",
+    )
     return {
+        "web_source": web_source.pk,
+        "crawl_run": crawl_run.pk,
         "widget": widget.pk,
         "contact": contact.pk,
         "export": export.pk,

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Left to right: each app may import the apps to its right, and those beside it on its level.
 FLOW: tuple[tuple[str, ...], ...] = (
     ("platform_project",),
-    ("reports", "line_channel", "widgets"),  # with the customer channels
+    ("reports", "line_channel", "widgets", "sources"),  # with the customer channels
     ("conversations",),
     ("knowledge",),
     ("llm",),

@@ -49,6 +49,16 @@
       passage.className = "passage";
       passage.textContent = citation.text;
       details.appendChild(summary);
+      // A crawled page's citation links to the page (only web addresses become links).
+      if (citation.source_url && /^https?:\/\//i.test(citation.source_url)) {
+        var link = document.createElement("a");
+        link.href = citation.source_url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        link.className = "small";
+        link.textContent = citation.source_url;
+        details.appendChild(link);
+      }
       details.appendChild(passage);
       box.appendChild(details);
     });

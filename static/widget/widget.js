@@ -107,7 +107,13 @@
     if (message.citations && message.citations.length) {
       var details = el("details"); details.appendChild(el("summary", null, t("sources") + " (" + message.citations.length + ")"));
       message.citations.forEach(function (c) {
-        var item = el("p"); item.appendChild(el("strong", null, c.document_title)); item.appendChild(document.createTextNode(" — " + c.text));
+        var item = el("p"), name = el("strong", null, c.document_title);
+        // A crawled page's citation links to the page (only web addresses become links).
+        if (c.source_url && /^https?:\/\//i.test(c.source_url)) {
+          var link = el("a", { href: c.source_url, target: "_blank", rel: "noopener noreferrer" });
+          link.appendChild(name); name = link;
+        }
+        item.appendChild(name); item.appendChild(document.createTextNode(" — " + c.text));
         details.appendChild(item);
       });
       target.node.appendChild(details);
