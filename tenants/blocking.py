@@ -5,7 +5,9 @@ Channels' `database_sync_to_async`, like asgiref's `sync_to_async` outside a req
 call of the process in one thread (thread_sensitive). At 200 simultaneous questions, each
 question's retrieval (query embedding, index searches, database reads) waited for the 199 before
 it, one at a time, while a core stood idle. `to_pool(func)` runs calls in `ASYNC_WORKER_THREADS`
-threads instead (measured in bench/chat_streaming.py, docs/benchmark-notes.md):
+threads instead: one per core by default, two at least. More held the GIL away from the event
+loop long enough that every first token waited for the last retrieval (bench/chat_streaming.py,
+docs/benchmark-notes.md).
 
 - Django's database connections are per thread: each pool thread has its own, closed or kept as
   `CONN_MAX_AGE` says before and after every call, as Channels does. A call never relies on a
@@ -39,7 +41,8 @@ _lock = threading.Lock()
 
 
 def pool_size() -> int:
-    return settings.ASYNC_WORKER_THREADS or 4 * (os.cpu_count() or 1)
+    # Two at least: one slow call (an index that times out) never holds every socket's work.
+    return settings.ASYNC_WORKER_THREADS or max(2, os.cpu_count() or 1)
 
 
 def _pool() -> ThreadPoolExecutor:
