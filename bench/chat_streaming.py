@@ -23,7 +23,7 @@ provider with the `openai` client: the floor.
   dense and sparse searches, the chunks read back: measured in the same run, the benchmark's
   process plus the Milvus server's CPU time, over `--cpu-questions` questions one at a time)
   / the cores. The ratio of the platform's p50 to it says how much of the wait is queueing.
-- open loop (`--open-loop`): 200 conversations (`--background`) stream long answers while new
+- open loop (skipped with `--no-open-loop`): 200 conversations (`--background`) stream long answers while new
   questions arrive at a fixed rate on sockets already open; each rate runs `--step-seconds`, and
   rates rise as shares of the compute bound's rate (cores / CPU per question) until the arrivals'
   time to first token p95 passes 500 ms. The highest rate that held is reported, as a share.
