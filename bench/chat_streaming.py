@@ -17,11 +17,23 @@ provider with the `openai` client: the floor.
   retrieval of that question (the platform's own measure, in the `done` event's `timings`), minus
   the floor's time to first token at the same concurrency. What remains is the platform's own
   work and its waiting: admission, saving the question, the prompt, the provider call, delivery.
+- the compute bound: the best time to first token N simultaneous questions could have on this
+  machine, if the cores did nothing but their work and shared it perfectly: the provider floor
+  at N + N x the CPU one question's retrieval costs (query embedding, the keyword statistics, the
+  dense and sparse searches, the chunks read back: measured in the same run, the benchmark's
+  process plus the Milvus server's CPU time, over `--cpu-questions` questions one at a time)
+  / the cores. The ratio of the platform's p50 to it says how much of the wait is queueing.
+- open loop (skipped with `--no-open-loop`): 200 conversations (`--background`) stream long answers while new
+  questions arrive at a fixed rate on sockets already open; each rate runs `--step-seconds`, and
+  rates rise as shares of the compute bound's rate (cores / CPU per question) until the arrivals'
+  time to first token p95 passes 500 ms. The highest rate that held is reported, as a share.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -39,6 +51,7 @@ from _environment import (
     machine,
     percentile,
     prepare_environment,
+    server_cpu_seconds,
     start_web_server,
     stop_milvus_server,
     versions,
@@ -46,8 +59,8 @@ from _environment import (
 )
 
 
-def setup_tenant(provider_url: str, model: str, users: int) -> tuple[str, list[str]]:
-    """A tenant with no limits, one document, the local provider, and `users` end users' tokens."""
+def setup_tenant(provider_url: str, model: str, users: int, name: str = "Bench Co.") -> tuple[str, list[str]]:
+    """A tenant with no limits, the local provider, and `users` end users' tokens."""
     import django
 
     django.setup()
@@ -61,17 +74,41 @@ def setup_tenant(provider_url: str, model: str, users: int) -> tuple[str, list[s
     from tenants.services import membership_create, tenant_create
 
     plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name="Bench Co.", plan=plan)
+    tenant = tenant_create(name=name, plan=plan)
     assistant_update(
         tenant=tenant,
         data={"providers": [{"kind": "openai_compatible", "model": model, "base_url": provider_url}]},
     )
     tokens = []
     for number in range(users):
-        user = User.objects.create_user(f"user{number}@bench.example", "bench-password-2026")
+        user = User.objects.create_user(f"user{number}@{tenant.pk}.bench.example", "bench-password-2026")
         membership = membership_create(tenant=tenant, user=user, role="end_user")
         tokens.append(token_pair_for(user=user, membership=membership)[0])
     return str(tenant.pk), tokens
+
+
+QUESTION = "How long is the warranty?"
+OPEN_LOOP_TTFT_P95 = 0.5  # seconds: the arrivals' time to first token p95 that a rate must keep
+OPEN_LOOP_SHARES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def question_cpu_seconds(tenant_id: str, milvus, questions: int) -> float:
+    """CPU seconds one question's retrieval costs (this process's CPU time, where the embedding
+    runs and the database is read, plus the Milvus server's), over `questions` questions asked one
+    at a time after a warm-up: the work, without any waiting."""
+    from knowledge import retrieval
+    from tenants import rls
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with rls.scope(tenant.pk):
+        for _ in range(3):
+            retrieval.search(tenant=tenant, query=QUESTION, mode="hybrid")
+        process, index = time.process_time(), server_cpu_seconds(milvus)
+        for _ in range(questions):
+            retrieval.search(tenant=tenant, query=QUESTION, mode="hybrid")
+        spent = time.process_time() - process + server_cpu_seconds(milvus) - index
+    return spent / questions
 
 
 def _sent_at(delta: str) -> float | None:
@@ -119,7 +156,7 @@ async def _converse(url: str, question: str) -> dict:
 
 async def platform_level(ws_base: str, tenant_id: str, tokens: list[str]) -> list[dict]:
     urls = [f"{ws_base}/ws/tenants/{tenant_id}/chat/?token={token}" for token in tokens]
-    return await asyncio.gather(*(one_conversation(url, "How long is the warranty?") for url in urls))
+    return await asyncio.gather(*(one_conversation(url, QUESTION) for url in urls))
 
 
 async def one_bare_stream(client, model: str) -> dict:
@@ -129,7 +166,7 @@ async def one_bare_stream(client, model: str) -> dict:
     first = None
     delays = []
     request = client.chat.completions.with_streaming_response.create(
-        model=model, messages=[{"role": "user", "content": "How long is the warranty?"}], stream=True
+        model=model, messages=[{"role": "user", "content": QUESTION}], stream=True
     )
     async with request as response:
         async for line in response.iter_lines():
@@ -163,6 +200,7 @@ def measure_level(
     provider_url: str,
     model: str,
     token_count: int,
+    question_cpu: float,
     results,
 ) -> None:
     """`len(tokens)` conversations at once through the platform, then as many streams straight
@@ -189,6 +227,8 @@ def measure_level(
     delays = [delay for item in measured for delay in item["delays"]]
     floor_delays = [delay for item in floor for delay in item["delays"]]
     overhead = percentile(delays, 0.5) - percentile(floor_delays, 0.5)
+    cores = os.cpu_count() or 1
+    bound = floor_ttft + level * question_cpu / cores
     ms = 1000
     print(
         f"| {level} | {percentile(ttft, 0.5) * ms:.1f} / {percentile(ttft, 0.95) * ms:.1f} ms "
@@ -196,7 +236,8 @@ def measure_level(
         f"| {percentile(added, 0.5) * ms:.1f} / {percentile(added, 0.95) * ms:.1f} ms "
         f"| {percentile(delays, 0.5) * ms:.2f} / {percentile(delays, 0.95) * ms:.2f} ms "
         f"| {percentile(floor_delays, 0.5) * ms:.2f} / {percentile(floor_delays, 0.95) * ms:.2f} ms "
-        f"| {overhead * ms:.2f} ms | {level - len(measured)} |",
+        f"| {overhead * ms:.2f} ms | {bound * ms:.1f} ms | {percentile(ttft, 0.5) / bound:.2f} "
+        f"| {level - len(measured)} |",
         flush=True,
     )
     results.figure(
@@ -208,12 +249,165 @@ def measure_level(
         note="; ".join(filter(None, [f"of which retrieval {retrieval:.0f} ms", failed])),
     )
     results.figure(
+        f"time to first token p50 against the compute bound, {level} conversation{'s' if level > 1 else ''}",
+        percentile(ttft, 0.5) * ms,
+        "ms",
+        floor=bound * ms,
+        floor_name=(
+            f"provider floor + {level} × {question_cpu * ms:.1f} ms CPU per question ÷ {cores} cores"
+        ),
+        note=failed,
+    )
+    results.figure(
         f"token latency p50, {level} conversation{'s' if level > 1 else ''}",
         percentile(delays, 0.5) * ms,
         "ms",
         floor=percentile(floor_delays, 0.5) * ms,
         floor_name="provider read directly",
         note="; ".join(filter(None, [f"overhead per token {overhead * ms:.2f} ms", failed])),
+    )
+
+
+# --- Open loop: questions arriving at a fixed rate while 200 conversations stream -------------
+
+
+async def _open_sockets(urls: list[str], batch: int = 50) -> list:
+    """Sockets opened a batch at a time (daphne drops handshakes it cannot finish in 5 s)."""
+    from websockets.asyncio.client import connect
+
+    sockets = []
+    for start in range(0, len(urls), batch):
+        sockets += await asyncio.gather(
+            *(connect(url, max_size=None, open_timeout=120) for url in urls[start : start + batch]),
+            return_exceptions=True,
+        )
+    return sockets
+
+
+async def _ask(socket, on_first_token=None) -> float | str:
+    """Ask on an open socket; the time to first token (or why it failed), then read the answer
+    to its end so that the server never waits on this client."""
+    sent = time.perf_counter()
+    await socket.send(json.dumps({"type": "message", "message": QUESTION}))
+    ttft = None
+    while True:
+        event = json.loads(await asyncio.wait_for(socket.recv(), 120))
+        if event["type"] == "token" and ttft is None:
+            ttft = time.perf_counter() - sent
+            if on_first_token is not None:
+                on_first_token()
+        elif event["type"] == "done":
+            return ttft if ttft is not None else "no token"
+        elif event["type"] == "error":
+            return f"error event: {event['error'].get('code')}"
+
+
+async def open_loop_step(
+    *, background_urls: list[str], arrival_url: str, rate: float, seconds: float
+) -> tuple[list[float], Counter, int]:
+    """Start the background conversations, wait until every one streams, then ask `rate`
+    questions a second for `seconds` on sockets opened beforehand. The arrivals' times to first
+    token, their failures, and how many background conversations streamed."""
+    from websockets.exceptions import WebSocketException
+
+    arrivals = max(1, round(rate * seconds))
+    arrival_sockets = await _open_sockets([arrival_url] * arrivals)
+    background_sockets = await _open_sockets(background_urls)
+    streaming = 0
+    all_streaming = asyncio.Event()
+    opened = [socket for socket in background_sockets if not isinstance(socket, BaseException)]
+
+    def one_more():
+        nonlocal streaming
+        streaming += 1
+        if streaming == len(opened):
+            all_streaming.set()
+
+    background = [asyncio.create_task(_ask(socket, one_more)) for socket in opened]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_streaming.wait(), 60)
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.1
+
+    async def arrive(number: int, socket) -> float | str:
+        if isinstance(socket, BaseException):
+            return f"{type(socket).__name__}: {socket}"
+        await asyncio.sleep(max(0.0, start + number / rate - loop.time()))
+        try:
+            return await _ask(socket)
+        except (OSError, TimeoutError, WebSocketException) as error:
+            return f"{type(error).__name__}: {error}"
+
+    outcomes = await asyncio.gather(
+        *(arrive(number, socket) for number, socket in enumerate(arrival_sockets))
+    )
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    for socket in [*opened, *arrival_sockets]:
+        if not isinstance(socket, BaseException):
+            with contextlib.suppress(Exception):
+                await socket.close()
+    ttfts = [outcome for outcome in outcomes if isinstance(outcome, float)]
+    failures = Counter(outcome for outcome in outcomes if not isinstance(outcome, float))
+    return ttfts, failures, streaming
+
+
+def open_loop(
+    *,
+    ws_base: str,
+    background: tuple[str, list[str]],
+    arrivals: tuple[str, list[str]],
+    question_cpu: float,
+    seconds: float,
+    results,
+) -> None:
+    """Rates rising as shares of the compute bound's rate, until the arrivals' time to first
+    token p95 passes OPEN_LOOP_TTFT_P95; print a row per rate and record the highest that held."""
+    cores = os.cpu_count() or 1
+    bound_rate = cores / question_cpu
+    background_tenant, background_tokens = background
+    arrival_tenant, arrival_tokens = arrivals
+    background_urls = [
+        f"{ws_base}/ws/tenants/{background_tenant}/chat/?token={token}" for token in background_tokens
+    ]
+    arrival_url = f"{ws_base}/ws/tenants/{arrival_tenant}/chat/?token={arrival_tokens[0]}"
+    print(
+        f"\nOpen loop: {len(background_urls)} conversations streaming; questions arriving at a fixed rate "
+        f"for {seconds:g} s; compute bound {bound_rate:.1f} questions/s ({cores} cores ÷ "
+        f"{question_cpu * 1000:.1f} ms CPU per question)\n"
+    )
+    print("| rate | share of the bound | arrivals TTFT p50 / p95 | background streaming | failed |")
+    print("| --- | --- | --- | --- | --- |")
+    held = 0.0
+    for share in OPEN_LOOP_SHARES:
+        rate = share * bound_rate
+        ttfts, failures, streaming = asyncio.run(
+            open_loop_step(
+                background_urls=background_urls, arrival_url=arrival_url, rate=rate, seconds=seconds
+            )
+        )
+        failed = sum(failures.values())
+        p50 = percentile(ttfts, 0.5) if ttfts else math.inf
+        p95 = percentile(ttfts, 0.95) if ttfts else math.inf
+        reason = f" ({failures.most_common(1)[0][0][:60]})" if failures else ""
+        print(
+            f"| {rate:.1f}/s | {share:.2f} | {p50 * 1000:.0f} / {p95 * 1000:.0f} ms "
+            f"| {streaming} of {len(background_urls)} | {failed}{reason} |",
+            flush=True,
+        )
+        if p95 > OPEN_LOOP_TTFT_P95 or failed:
+            break
+        held = rate
+        time.sleep(2)  # the closed conversations' last writes
+    results.figure(
+        f"open loop: highest question rate with time to first token p95 ≤ 500 ms, "
+        f"{len(background_urls)} conversations streaming",
+        held,
+        "questions/s",
+        floor=bound_rate,
+        floor_name=f"compute bound, {cores} cores ÷ {question_cpu * 1000:.1f} ms CPU per question",
+        note=f"share of the bound {held / bound_rate:.2f}",
     )
 
 
@@ -235,6 +429,17 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--pace", type=int, default=10, help="ms between the provider's tokens")
+    parser.add_argument(
+        "--cpu-questions", type=int, default=40, help="questions whose retrieval CPU time is measured"
+    )
+    parser.add_argument("--no-open-loop", action="store_true", help="skip the open-loop test")
+    parser.add_argument(
+        "--background", type=int, default=200, help="conversations streaming in the open loop"
+    )
+    parser.add_argument(
+        "--background-pace", type=int, default=50, help="ms between the background answers' tokens"
+    )
+    parser.add_argument("--step-seconds", type=float, default=5.0, help="seconds each open-loop rate runs")
     add_results_argument(parser)
     arguments = parser.parse_args()
     results = Results(arguments.results)
@@ -242,6 +447,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     milvus = prepare_environment(workdir, production=True)
+    # The local provider is on 127.0.0.1, which production refuses unless its operator allows it.
     os.environ.update(
         {
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
@@ -260,6 +466,12 @@ def main() -> None:
         provider_url = f"http://127.0.0.1:{provider_port}/v1"
         sys.path.insert(0, str(ROOT))
         tenant_id, tokens = setup_tenant(provider_url, model, max(arguments.levels))
+        # The open loop's background answers last longer than a step; its arrivals' are short.
+        background = setup_tenant(
+            provider_url, f"paced-600-{arguments.background_pace}", 1, "Bench background"
+        )
+        arrivals = setup_tenant(provider_url, f"paced-20-{arguments.pace}", 1, "Bench arrivals")
+        question_cpu = question_cpu_seconds(tenant_id, milvus, arguments.cpu_questions)
         web = start_web_server(web_port)
         wait_for_port(web_port, web)
         ws_base = f"ws://127.0.0.1:{web_port}"
@@ -271,13 +483,16 @@ def main() -> None:
         with results.section():
             print(
                 f"Provider: {arguments.tokens} tokens, {arguments.pace} ms apart, own process; "
-                "platform: one daphne process\n"
+                "platform: one daphne process; "
+                f"CPU per question's retrieval {question_cpu * 1000:.1f} ms "
+                f"(this process + Milvus, {arguments.cpu_questions} questions one at a time)\n"
             )
             print(
                 "| conversations | client TTFT p50 / p95 | retrieval p50 | floor TTFT p50 | added TTFT p50 / p95 "
-                "| token latency p50 / p95 | floor p50 / p95 | overhead per token | failed |"
+                "| token latency p50 / p95 | floor p50 / p95 | overhead per token | compute bound | TTFT p50 ÷ bound "
+                "| failed |"
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for level in arguments.levels:
                 measure_level(
                     ws_base=ws_base,
@@ -286,6 +501,16 @@ def main() -> None:
                     provider_url=provider_url,
                     model=model,
                     token_count=arguments.tokens,
+                    question_cpu=question_cpu,
+                    results=results,
+                )
+            if not arguments.no_open_loop:
+                open_loop(
+                    ws_base=ws_base,
+                    background=(background[0], background[1] * arguments.background),
+                    arrivals=arrivals,
+                    question_cpu=question_cpu,
+                    seconds=arguments.step_seconds,
                     results=results,
                 )
     finally:

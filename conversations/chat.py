@@ -24,7 +24,6 @@ import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 
@@ -44,7 +43,7 @@ from llm.answering import (
     answer_prepare,
     answer_stream,
 )
-from tenants import metrics
+from tenants import blocking, metrics
 from tenants.errors import APIError, ServiceUnavailable, dependency_error, log_dependency_error
 from tenants.models import Tenant
 
@@ -158,7 +157,7 @@ def _retrieve(turn: Turn) -> _Grounding:
 
 
 def _prepare(turn: Turn) -> tuple[_Grounding, PreparedAnswer]:
-    """Everything the provider needs, read in one trip to the database thread."""
+    """Everything the provider needs, read in one trip to a worker thread."""
     grounding = _retrieve(turn)
     earlier = selectors.history(
         tenant=turn.tenant,
@@ -342,7 +341,9 @@ async def _answer_events(turn: Turn):
         # The message reached the agents (services.message_user_add); the bot stays silent.
         yield _done(turn, None)
         return
-    db = sync_to_async
+    # Off the caller's thread when it asked for it (the sockets: blocking.offload()), so that
+    # many questions are prepared at once instead of one after the other.
+    db = blocking.run
     curated = await db(_curated_answer)(turn)
     if curated is not None:
         # Saved before it is streamed: the answer is known whole, and a client that goes away

@@ -29,13 +29,12 @@ import logging
 import time
 import uuid
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from conversations import chat, events, selectors, services
 from conversations.models import Conversation
-from tenants import logcontext, rls
+from tenants import blocking, logcontext, rls
 from tenants.errors import APIError, dependency_error
 from tenants.roles import Role
 from tenants.websocket import BEARER_SUBPROTOCOL, SocketAccess, SocketRefused, resolve_socket_tenant
@@ -156,12 +155,15 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
                 "route": self.log_route,
             }
         )
-        turn = await database_sync_to_async(self._start_turn)(text, conversation_id, content)
+        turn = await blocking.to_pool(self._start_turn)(text, conversation_id, content)
         # Agent replies and status changes for this conversation now reach this socket.
         await self._join(events.conversation_group(self.tenant.pk, turn.conversation.pk))
         self.generation = asyncio.create_task(self._answer(turn))
 
     async def _answer(self, turn: chat.Turn):
+        # This task's blocking work (retrieval, saving) runs in the worker threads, beside other
+        # sockets' answers rather than one after the other (tenants/blocking.py).
+        blocking.offload()
         conversation_id = str(turn.conversation.pk)
         outcome = "cancelled"
         try:
@@ -194,7 +196,7 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
     async def _handoff(self, content):
         conversation_id = self._conversation_id(content, required=True)
         reason = content.get("reason") if isinstance(content.get("reason"), str) else ""
-        conversation = await database_sync_to_async(self._handoff_sync)(conversation_id, reason)
+        conversation = await blocking.to_pool(self._handoff_sync)(conversation_id, reason)
         await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
         await self.send_json(
             {"type": "status", "conversation_id": str(conversation.pk), "status": conversation.status}
@@ -207,7 +209,7 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
 
     async def _subscribe(self, content):
         conversation_id = self._conversation_id(content, required=True)
-        conversation = await database_sync_to_async(self._conversation_for)(conversation_id)
+        conversation = await blocking.to_pool(self._conversation_for)(conversation_id)
         await self._join(events.conversation_group(self.tenant.pk, conversation.pk))
         await self.send_json({"type": "subscribed", "conversation_id": str(conversation.pk)})
 
@@ -248,7 +250,7 @@ class ChatConsumer(ChatSocket):
         subprotocols = self.scope.get("subprotocols") or []
         subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
         try:
-            self.tenant, self.role = await database_sync_to_async(resolve_socket_tenant)(
+            self.tenant, self.role = await blocking.to_pool(resolve_socket_tenant)(
                 self.scope, self.scope["url_route"]["kwargs"]["tenant_id"]
             )
         except SocketRefused as refused:
@@ -276,7 +278,7 @@ class ChatConsumer(ChatSocket):
         if self.tenant is None:
             return False
         try:
-            refused = await database_sync_to_async(self.access.refusal)(check_expiry=check_expiry)
+            refused = await blocking.to_pool(self.access.refusal)(check_expiry=check_expiry)
         except Exception as exc:  # noqa: BLE001 - access cannot be confirmed: do not act, say why
             unavailable = dependency_error(exc)
             if unavailable is None:

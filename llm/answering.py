@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-
 from llm.assistant import AssistantSettings
 from llm.base import Delta, LLMRequest, Provider, ProviderError, Reference, Usage
 from llm.base import Message as PromptMessage
@@ -28,7 +26,7 @@ from llm.chain import AllProvidersFailed, stream_with_fallback
 from llm.prompts import build_request
 from llm.selectors import provider_chain
 from llm.services import usage_record
-from tenants import metrics
+from tenants import blocking, metrics
 from tenants.models import Tenant
 
 __all__ = [
@@ -109,4 +107,4 @@ async def answer_stream(answer: PreparedAnswer) -> AsyncIterator[Delta | Usage]:
                     prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens,
                 )
-            await asyncio.shield(sync_to_async(usage_record)(tenant=answer.tenant, usage=usage))
+            await asyncio.shield(blocking.run(usage_record)(tenant=answer.tenant, usage=usage))

@@ -315,6 +315,11 @@ AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-
 MAX_EXTRACTED_CHARACTERS = env_int("MAX_EXTRACTED_CHARACTERS", 5_000_000)
 
 # --- Chat ------------------------------------------------------------------------------------
+# Threads that run the chat sockets' blocking work (retrieval, database) beside the event loop,
+# each with its own database connection; 0: one per core (tenants/blocking.py).
+ASYNC_WORKER_THREADS = env_int("ASYNC_WORKER_THREADS", 0)
+if ASYNC_WORKER_THREADS < 0:
+    raise ImproperlyConfigured("ASYNC_WORKER_THREADS must be 0 (one per core) or more.")
 # Messages a minute one user may send (the plan's limit applies to the whole tenant besides).
 CHAT_USER_REQUESTS_PER_MINUTE = env_int("CHAT_USER_REQUESTS_PER_MINUTE", 20)
 CHAT_MAX_MESSAGE_CHARACTERS = env_int("CHAT_MAX_MESSAGE_CHARACTERS", 4000)

@@ -18,7 +18,6 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
@@ -28,7 +27,7 @@ from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import Token, UntypedToken
 
-from tenants import revocation
+from tenants import blocking, revocation
 from tenants.access import TenantAccess, credential_access, resolve_url_tenant
 from tenants.errors import APIError
 from tenants.models import Membership
@@ -121,7 +120,7 @@ def _authenticate(raw: str | None) -> dict:
 
 class JWTAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
-        resolved = await database_sync_to_async(_authenticate)(token_from_scope(scope))
+        resolved = await blocking.to_pool(_authenticate)(token_from_scope(scope))
         return await super().__call__({**scope, **resolved}, receive, send)
 
 

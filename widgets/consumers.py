@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
@@ -26,7 +25,7 @@ from conversations import chat
 from conversations import selectors as conversation_selectors
 from conversations.consumers import ChatSocket, error_event
 from conversations.models import Conversation
-from tenants import rls
+from tenants import blocking, rls
 from tenants.errors import APIError, dependency_error
 from tenants.websocket import BEARER_SUBPROTOCOL, token_from_scope
 from widgets import limits, services
@@ -65,7 +64,7 @@ class WidgetConsumer(ChatSocket):
         subprotocols = self.scope.get("subprotocols") or []
         subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in subprotocols else None
         try:
-            visitor = await database_sync_to_async(visitor_from_token)(token_from_scope(self.scope) or "")
+            visitor = await blocking.to_pool(visitor_from_token)(token_from_scope(self.scope) or "")
         except APIError as exc:
             await self.accept(subprotocol)
             close = CLOSE_UNAUTHENTICATED if exc.status_code == 401 else CLOSE_FORBIDDEN
@@ -107,7 +106,7 @@ class WidgetConsumer(ChatSocket):
         if time.monotonic() - self.checked_at < settings.SOCKET_ACCESS_RECHECK_SECONDS:
             return True
         try:
-            await database_sync_to_async(self._recheck)()
+            await blocking.to_pool(self._recheck)()
         except APIError as exc:
             close = CLOSE_UNAUTHENTICATED if exc.status_code == 401 else CLOSE_FORBIDDEN
             await self._refuse(close, exc.error_code, str(exc.detail))

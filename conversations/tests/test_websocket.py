@@ -3,6 +3,7 @@ streaming, refusals, a disconnect that stops generation, handoff to a live agent
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -36,6 +37,38 @@ def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a,
     conversation = Conversation.objects.get(pk=done["conversation_id"])
     assert conversation.channel == "websocket"
     assert conversation.messages.count() == 2
+
+
+def test_questions_of_two_sockets_are_prepared_side_by_side(live_asgi, tenant_a, settings, monkeypatch):
+    """Each socket's retrieval runs in the worker threads (tenants/blocking.py), not one after the
+    other in Channels' single database thread: two questions asked at once are inside their
+    retrieval at the same moment (one after the other, the barrier breaks and the answer fails)."""
+    from conversations import chat
+
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    both_inside = threading.Barrier(2, timeout=10)
+    retrieve = chat._retrieve
+
+    def meeting(turn):
+        both_inside.wait()
+        return retrieve(turn)
+
+    monkeypatch.setattr(chat, "_retrieve", meeting)
+    url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def ask():
+        async with connect(url) as socket:
+            await socket.send(json.dumps({"type": "message", "message": "How long is the warranty?"}))
+            while (event := await receive(socket))["type"] not in ("done", "error"):
+                pass
+            return event
+
+    async def scenario():
+        return await asyncio.gather(ask(), ask())
+
+    first, second = asyncio.run(scenario())
+    assert first["type"] == second["type"] == "done", (first, second)
+    assert first["conversation_id"] != second["conversation_id"]
 
 
 def test_the_token_can_travel_as_a_subprotocol(live_asgi, tenant_a, settings):

@@ -300,3 +300,36 @@ def test_the_websocket_shows_nothing_of_another_tenant_even_without_its_filter(
 
     answer = asyncio.run(subscribe())
     assert answer["type"] == "error" and answer["error"]["code"] == "not_found", answer
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_worker_threads_run_each_call_in_its_callers_scope(two_tenants, monkeypatch):
+    """The sockets' blocking work runs in a pool of threads (tenants/blocking.py), whose
+    connections serve one tenant's call, then another's: each call carries its caller's scope."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tenants import blocking
+
+    tenant_a, tenant_b = two_tenants
+    # One thread, so one connection that serves A's calls and B's in turn.
+    pool = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(blocking, "_executor", pool)
+
+    def titles():
+        return sorted(document.title for document in Document.objects.all())  # no tenant filter
+
+    async def ask(tenant_id):
+        if tenant_id is None:
+            return await blocking.to_pool(titles)()
+        with rls.scope(tenant_id):
+            return await blocking.to_pool(titles)()
+
+    async def calls():
+        tenants = [tenant_a.tenant.pk, tenant_b.tenant.pk, None] * 3
+        return await asyncio.gather(*(ask(tenant_id) for tenant_id in tenants))
+
+    try:
+        seen = asyncio.run(calls())
+    finally:
+        pool.shutdown()
+    assert seen == [["secret-of-a"], ["own-of-b"], ["own-of-b", "secret-of-a"]] * 3
