@@ -7,9 +7,10 @@
 
 One at a time, each in its own process: they would otherwise compete for the same cores. Each
 script hands its headline figures (each beside its floor, measured in the same run) and the
-markdown it prints through `--results PATH` (see `Results` in _environment.py). The results are
-kept in var/bench/<name of the output file>/, which is how `--only` rewrites the whole file after
-running only some scripts again.
+markdown it prints through `--results PATH` (see `Results` in _environment.py). The results of
+the full run are kept in bench/results/ (committed with docs/benchmarks.md, so that `--only` on
+any checkout rewrites the whole file with the others' last results); those of other outputs
+(`--quick`, `--output`) in var/bench/<name of the output file>/.
 
 The file written holds the command, the date, the machine (with its load average before and
 after: the figures of a busy machine are worth less), a summary table of every figure with its
@@ -36,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 NOTES = ROOT / "docs" / "benchmark-notes.md"
 FULL_OUTPUT = ROOT / "docs" / "benchmarks.md"
 QUICK_OUTPUT = ROOT / "var" / "benchmarks-quick.md"
+# The full run's results, beside the file they make: committed, so --only keeps the others'.
+RESULTS = HERE / "results"
 PACKAGES = (
     "Django",
     "djangorestframework",
@@ -345,7 +348,8 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     output = (arguments.output or (QUICK_OUTPUT if arguments.quick else FULL_OUTPUT)).resolve()
-    results_dir = ROOT / "var" / "bench" / output.stem
+    results_dir = RESULTS if output == FULL_OUTPUT else ROOT / "var" / "bench" / output.stem
+    results_dir.mkdir(parents=True, exist_ok=True)
 
     # How the last run that ran something went, for --rewrite to write the same header again.
     last_run = results_dir / "run_all.json"
