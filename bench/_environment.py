@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_DIR = ROOT.parent / "shared" / "eval"
+# ../shared/eval beside the checkout; EVAL_DIR elsewhere (a git worktree, a CI runner).
+EVAL_DIR = Path(os.environ.get("EVAL_DIR") or ROOT.parent / "shared" / "eval")
 
 
 def _free_port() -> int:

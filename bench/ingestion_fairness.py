@@ -83,13 +83,15 @@ def redis_reachable(url: str) -> str:
     return ""
 
 
-def start_worker(concurrency: int) -> subprocess.Popen:
+def start_worker(
+    concurrency: int, *, app: str = "platform_project", env: dict | None = None
+) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        "platform_project",
+        app,
         "worker",
         "--pool=prefork",
         f"--concurrency={concurrency}",
@@ -99,7 +101,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
         "--without-heartbeat",
     ]
     # Its own process group, so that stopping it stops its children (the pool, the extractions).
-    return subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), start_new_session=True)  # noqa: S603
+    return subprocess.Popen(command, cwd=ROOT, env=env or os.environ.copy(), start_new_session=True)  # noqa: S603
 
 
 def stop_worker(worker: subprocess.Popen) -> None:

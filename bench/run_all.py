@@ -75,7 +75,11 @@ class Benchmark:
 
 BENCHMARKS = [
     Benchmark("embedding_throughput.py", "Embedding throughput", quick=("--passages", "64")),
-    Benchmark("ingestion_throughput.py", "Ingestion throughput", quick=("--documents", "8")),
+    Benchmark(
+        "ingestion_throughput.py",
+        "Ingestion throughput",
+        quick=("--documents", "8", "--small-documents", "20"),
+    ),
     Benchmark(
         "ingestion_fairness.py",
         "Ingestion fairness across tenants",
