@@ -38,6 +38,8 @@ class DocumentOutput(serializers.ModelSerializer):
             "progress",
             "error",
             "chunk_count",
+            "ocr_pages",
+            "ocr_confidence",
             "embedding_model",
             "uploaded_by",
             "created_at",
@@ -53,7 +55,10 @@ class DocumentOutput(serializers.ModelSerializer):
 
 
 class UploadInput(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="PDF, DOCX, TXT, Markdown or HTML.")
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="PDF, DOCX, TXT, Markdown, HTML, or a PNG or JPEG image of a page (read by OCR).",
+    )
     title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 

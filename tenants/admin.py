@@ -15,6 +15,7 @@ class PlanAdmin(admin.ModelAdmin):
         "max_upload_bytes",
         "monthly_token_quota",
         "requests_per_minute",
+        "max_ocr_pages",
         "is_default",
     ]
     search_fields = ["code", "name"]

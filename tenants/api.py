@@ -38,6 +38,8 @@ class PlanOutput(serializers.ModelSerializer):
             "max_upload_bytes",
             "monthly_token_quota",
             "requests_per_minute",
+            "max_ocr_pages",
+            "ocr_seconds_per_page",
         ]
 
 

@@ -18,6 +18,10 @@ class Plan(models.Model):
     max_upload_bytes = models.PositiveBigIntegerField(default=20 * 1024 * 1024)
     monthly_token_quota = models.PositiveBigIntegerField(default=0)
     requests_per_minute = models.PositiveIntegerField(default=0)
+    # Text recognition (OCR) of scanned pages: pages of one document (0: the platform's cap,
+    # knowledge.extraction.MAX_OCR_PAGES) and the seconds a page may take on average.
+    max_ocr_pages = models.PositiveIntegerField(default=20)
+    ocr_seconds_per_page = models.PositiveIntegerField(default=60)
     is_default = models.BooleanField(default=False)
 
     class Meta:
