@@ -47,3 +47,23 @@ def scanned_pdf_bytes(images: list[Image.Image], *, resolution: float = 150.0) -
     buffer = io.BytesIO()
     images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=resolution)
     return buffer.getvalue()
+
+
+def scanned_pages(
+    text: str, *, width: int = 1240, size: int = 28, lines_per_page: int = 36
+) -> list[Image.Image]:
+    """A long text as A4-like page images (1240 px wide is A4 at 150 dpi), `lines_per_page` each."""
+    margin = 80
+    wide = sum(1 for character in text if ord(character) > 0x2E80) > len(text) / 3
+    per_line = (width - 2 * margin) // (size if wide else size // 2)
+    lines = [line for paragraph in text.split("\n") for line in (textwrap.wrap(paragraph, per_line) or [""])]
+    return [
+        page_image(
+            "\n".join(lines[start : start + lines_per_page]),
+            width=width,
+            size=size,
+            per_line=per_line + 1,
+            margin=margin,
+        )
+        for start in range(0, len(lines), lines_per_page)
+    ]

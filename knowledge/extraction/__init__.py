@@ -63,6 +63,10 @@ MAX_OCR_PAGES = 1000
 OCR_MEMORY_BYTES = 4 * 1024**3
 OCR_THREADS = 0  # ONNX Runtime's threads in the child; 0: one per core
 OCR_MODEL_LOAD_SECONDS = 60  # what the parent's time limit allows beyond the pages for loading
+# At most this much longer than EXTRACTION_TIMEOUT_SECONDS for text recognition: the ingestion
+# task's soft time limit is 30 minutes, and a scan must be read within it (about 300 pages at
+# 5 s a page; a longer scan fails with the time-limit message and should be split).
+OCR_MAX_EXTRA_SECONDS = 20 * 60
 
 # Plain text is only decoded and normalised by linear code: nothing a hostile file can send into
 # a loop or a memory blow-up, so it skips the child process (about 0.2 s a document, which
@@ -116,5 +120,5 @@ def extract(
         # The child enforces the per-page budget itself; this is the backstop that a recogniser
         # stuck inside one page cannot pass.
         pages = 1 if kind != "pdf" else limits.max_ocr_pages
-        timeout += OCR_MODEL_LOAD_SECONDS + pages * ocr_seconds_per_page
+        timeout += min(OCR_MODEL_LOAD_SECONDS + pages * ocr_seconds_per_page, OCR_MAX_EXTRA_SECONDS)
     return sandbox.extract_in_child(path, kind, limits, timeout_seconds=timeout)

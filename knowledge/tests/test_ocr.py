@@ -106,3 +106,15 @@ def test_a_picture_larger_than_the_pixel_limit_is_refused(tmp_path):
     Image.new("L", (9000, 9000), "white").save(path)  # 81 Mpx, a few kilobytes of PNG
     with pytest.raises(extraction.ExtractionError, match=r"more memory or time"):
         extraction.extract(path, "png", max_characters=100_000)
+
+
+def test_recognition_beyond_the_memory_limit_fails_with_the_too_complex_message(tmp_path, monkeypatch):
+    # The parsers' limit holds, and the recogniser's is set below what its models need.
+    monkeypatch.setattr(extraction, "EXTRACTION_MEMORY_BYTES", 1024**3)
+    monkeypatch.setattr(extraction, "OCR_MEMORY_BYTES", 1024**3)
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(scanned_pdf_bytes([page_image(RETURNS)]))
+    with pytest.raises(extraction.ExtractionError, match=r"needs more memory or time"):
+        extraction.extract(path, "pdf", max_characters=100_000)
+    monkeypatch.setattr(extraction, "OCR_MEMORY_BYTES", 4 * 1024**3)
+    assert "七天內" in extraction.extract(path, "pdf", max_characters=100_000).sections[0].text
