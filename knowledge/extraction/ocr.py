@@ -105,7 +105,7 @@ def recognise(image: np.ndarray, *, threads: int = 0) -> Recognised:
             continue
         ys = [point[1] for point in box]
         xs = [point[0] for point in box]
-        items.append((min(ys), max(ys), min(xs), text, float(score)))
+        items.append((min(ys), max(ys), min(xs), text, float(score), max(xs)))
     lines: list[list[tuple]] = []
     for item in sorted(items, key=lambda item: (item[0], item[2])):
         top, bottom = item[0], item[1]
@@ -118,10 +118,42 @@ def recognise(image: np.ndarray, *, threads: int = 0) -> Recognised:
                 last.append(item)
                 continue
         lines.append([item])
-    text_lines = [" ".join(entry[3] for entry in sorted(line, key=lambda entry: entry[2])) for line in lines]
+    text = _join_lines(lines)
     characters = sum(len(entry[3]) for entry in items)
     confidence = sum(len(entry[3]) * entry[4] for entry in items) / characters if characters else None
-    return Recognised(text="\n".join(text_lines), confidence=confidence, characters=characters)
+    return Recognised(text=text, confidence=confidence, characters=characters)
+
+
+def _is_wide(character: str) -> bool:
+    return (
+        "\u2e80" <= character <= "\u9fff"
+        or "\uf900" <= character <= "\ufaff"
+        or "\uff00" <= character <= "\uffef"
+    )
+
+
+def _join_lines(lines: list[list[tuple]]) -> str:
+    """The lines of a page as paragraphs: a line that reaches the right margin continues on the
+    next one (joined without a space between Chinese characters, with one between words), a
+    line that ends short closes its paragraph. Breaking a wrapped Chinese sentence at every
+    line would split its words for search and for the answer a passage has to contain."""
+    texts = [" ".join(entry[3] for entry in sorted(line, key=lambda entry: entry[2])) for line in lines]
+    rights = [max(entry[5] for entry in line) for line in lines]
+    lefts = [min(entry[2] for entry in line) for line in lines]
+    full_width = max(rights) - min(lefts) if lines else 0
+    parts: list[str] = []
+    for index, text in enumerate(texts):
+        if index:
+            previous = texts[index - 1]
+            ends_short = rights[index - 1] - min(lefts) < 0.85 * full_width
+            if ends_short:
+                parts.append("\n")
+            elif _is_wide(previous[-1]) or _is_wide(text[0]):
+                pass
+            else:
+                parts.append(" ")
+        parts.append(text)
+    return "".join(parts)
 
 
 def render_pdf_page(document, index: int) -> np.ndarray:

@@ -118,3 +118,12 @@ def test_recognition_beyond_the_memory_limit_fails_with_the_too_complex_message(
         extraction.extract(path, "pdf", max_characters=100_000)
     monkeypatch.setattr(extraction, "OCR_MEMORY_BYTES", 4 * 1024**3)
     assert "七天內" in extraction.extract(path, "pdf", max_characters=100_000).sections[0].text
+
+
+def test_wrapped_lines_are_joined_into_their_paragraphs(tmp_path):
+    # RETURNS wraps over three lines of 12 characters and ends short: one paragraph, then the
+    # English one; a Chinese word cut by a line end is whole again (what search and answers need).
+    path = tmp_path / "page.png"
+    path.write_bytes(image_bytes(page_image(RETURNS + "\n" + "Ships free.", per_line=12), "PNG"))
+    text = extraction.extract(path, "png", max_characters=100_000).sections[0].text
+    assert text.split("\n") == [RETURNS, "Ships free."]
