@@ -28,7 +28,7 @@ from pathlib import Path
 from _environment import prepare_environment as _prepare_environment
 
 ROOT = Path(__file__).resolve().parent.parent
-EVAL_DIR = ROOT.parent / "shared" / "eval"
+EVAL_DIR = Path(os.environ.get("EVAL_DIR") or ROOT.parent / "shared" / "eval")
 
 
 # --- Collections ----------------------------------------------------------------------------
@@ -116,17 +116,25 @@ def recall_at_100(ranked_docs: list[str], grades: dict[str, int]) -> float | Non
 # --- Running --------------------------------------------------------------------------------
 
 
-def ingest(tenant, documents, *, label: str) -> tuple[dict[int, str], float, int]:
-    """Upload and ingest (title, text, key) documents; returns platform id -> key."""
+def ingest(tenant, documents, *, label: str, scanned: bool = False) -> tuple[dict[int, str], float, int]:
+    """Upload and ingest (title, text, key) documents; returns platform id -> key. `scanned`:
+    each text is uploaded as an image-only PDF of its pages (testsupport/scans.py), so that the
+    platform has to read it back by text recognition (OCR)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from knowledge import services
+    from testsupport.scans import scanned_pages, scanned_pdf_bytes
 
     mapping = {}
     started = time.perf_counter()
     chunks = 0
     for index, (key, title, text) in enumerate(documents, start=1):
-        upload = SimpleUploadedFile(f"{key}.txt", text.encode("utf-8"), content_type="text/plain")
+        if scanned:
+            upload = SimpleUploadedFile(
+                f"{key}.pdf", scanned_pdf_bytes(scanned_pages(text)), content_type="application/pdf"
+            )
+        else:
+            upload = SimpleUploadedFile(f"{key}.txt", text.encode("utf-8"), content_type="text/plain")
         # With CELERY_TASK_ALWAYS_EAGER the queued ingestion task runs on commit, right here.
         document = services.document_upload(tenant=tenant, uploaded_by=None, upload=upload, title=title)
         document.refresh_from_db()
@@ -134,7 +142,7 @@ def ingest(tenant, documents, *, label: str) -> tuple[dict[int, str], float, int
             raise SystemExit(f"{label}: document {key} ended {document.status}: {document.error}")
         chunks += document.chunk_count
         mapping[document.pk] = key
-        if index % 100 == 0 or index == len(documents):
+        if index % 100 == 0 or index == len(documents) or scanned:
             print(f"  {label}: ingested {index}/{len(documents)} documents, {chunks} chunks", flush=True)
     return mapping, time.perf_counter() - started, chunks
 
@@ -249,6 +257,11 @@ def main() -> None:
     parser.add_argument(
         "--cranfield-documents", type=int, default=None, help="only the first N Cranfield documents"
     )
+    parser.add_argument(
+        "--drcd-scanned",
+        action="store_true",
+        help="also ingest the DRCD articles as image-only PDFs (read back by OCR) and compare",
+    )
     parser.add_argument("--skip-drcd", action="store_true")
     parser.add_argument("--skip-cranfield", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -299,6 +312,22 @@ def main() -> None:
                     "results": evaluate_drcd(tenant, questions),
                 }
                 print(table(report["drcd"]["results"]))
+                if arguments.drcd_scanned:
+                    tenant = tenant_create(name="DRCD scanned", plan=plan_resolve(name="enterprise"))
+                    _, seconds, chunks = ingest(
+                        tenant,
+                        [(str(i), title, text) for i, (title, text) in enumerate(documents)],
+                        label="DRCD scanned",
+                        scanned=True,
+                    )
+                    print(f"DRCD as scanned PDFs: {chunks} chunks in {seconds:.0f} s (OCR included)")
+                    report["drcd_scanned"] = {
+                        "documents": len(documents),
+                        "chunks": chunks,
+                        "ingest_seconds": seconds,
+                        "results": evaluate_drcd(tenant, questions),
+                    }
+                    print(table(report["drcd_scanned"]["results"]))
             if not arguments.skip_cranfield:
                 documents, queries, judgments = load_cranfield(arguments.cranfield_documents)
                 tenant = tenant_create(name="Cranfield", plan=plan_resolve(name="enterprise"))

@@ -42,6 +42,8 @@ class DocumentOutput(serializers.ModelSerializer):
             "queue_position",
             "error",
             "chunk_count",
+            "ocr_pages",
+            "ocr_confidence",
             "embedding_model",
             "uploaded_by",
             "created_at",
@@ -69,7 +71,10 @@ def document_output(documents, *, tenant, context=None, many=False):
 
 
 class UploadInput(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, help_text="PDF, DOCX, TXT, Markdown or HTML.")
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="PDF, DOCX, TXT, Markdown, HTML, or a PNG or JPEG image of a page (read by OCR).",
+    )
     title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 

@@ -31,7 +31,7 @@ from knowledge.keywords import document_weights, term_id, tokenize
 from knowledge.models import Chunk, Document
 from tenants import rls
 from tenants.errors import dependency_error
-from tenants.models import Tenant
+from tenants.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +216,8 @@ def document_fail(*, document: Document, message: str) -> Document:
             status=Document.Status.FAILED,
             error=message[:2000],
             chunk_count=0,
+            ocr_pages=0,
+            ocr_confidence=None,
             progress=0.0,
             updated_at=timezone.now(),
         )
@@ -246,12 +248,15 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
         return None  # deleted while queued
 
     _set_progress(document, stage=Document.Stage.EXTRACTING, progress=0.05, status=Document.Status.PROCESSING)
+    plan = Plan.objects.get(tenants__id=tenant_id)
     try:
         extracted = extraction.extract(
             default_storage.path(document.file_path),
             # A web page is stored as the Markdown its main content was extracted to.
             "markdown" if document.kind == WEB_KIND else document.kind,
             max_characters=settings.MAX_EXTRACTED_CHARACTERS,
+            max_ocr_pages=plan.max_ocr_pages,
+            ocr_seconds_per_page=plan.ocr_seconds_per_page,
         )
     except extraction.ExtractionError as error:
         return document_fail(document=document, message=str(error))
@@ -344,6 +349,8 @@ def document_ingest(*, tenant_id, document_id: int) -> Document | None:
             progress=1.0,
             error="",
             chunk_count=len(chunks),
+            ocr_pages=extracted.ocr_pages,
+            ocr_confidence=extracted.ocr_confidence,
             embedding_model=embedder.name,
             vector_collection=collection,
             ingested_at=timezone.now(),

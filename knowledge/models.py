@@ -35,6 +35,10 @@ class Document(TenantOwnedModel):
     error = models.TextField(blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
     embedding_model = models.CharField(max_length=100, blank=True)
+    # Pages whose text came from text recognition (OCR; an image counts one), and the
+    # recogniser's mean confidence over their characters (0 to 1).
+    ocr_pages = models.PositiveIntegerField(default=0)
+    ocr_confidence = models.FloatField(null=True, blank=True)
     # The Milvus collection holding the document's vectors (one per embedding model).
     vector_collection = models.CharField(max_length=200, blank=True)
     uploaded_by = models.ForeignKey(
@@ -65,6 +69,10 @@ class Document(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def ocr_confidence_percent(self) -> int | None:
+        return None if self.ocr_confidence is None else round(self.ocr_confidence * 100)
 
 
 class Chunk(TenantOwnedModel):

@@ -22,13 +22,21 @@ from tenants.errors import APIError, Conflict, Forbidden, PayloadTooLarge
 from tenants.models import Tenant
 
 _HEAD_BYTES = 64 * 1024
-_EXTENSIONS = {"pdf": ".pdf", "docx": ".docx", "txt": ".txt", "markdown": ".md", "html": ".html"}
+_EXTENSIONS = {
+    "pdf": ".pdf",
+    "docx": ".docx",
+    "txt": ".txt",
+    "markdown": ".md",
+    "html": ".html",
+    "png": ".png",
+    "jpeg": ".jpg",
+}
 
 
 class UnsupportedMediaType(APIError):
     status_code = 415
     default_code = "unsupported_file_type"
-    default_detail = "Upload a PDF, DOCX, TXT, Markdown or HTML file."
+    default_detail = "Upload a PDF, DOCX, TXT, Markdown or HTML file, or a PNG or JPEG picture of a page."
 
 
 class QuotaExceeded(Forbidden):

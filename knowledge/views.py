@@ -54,7 +54,10 @@ def upload_error_text(error: APIError) -> str:
             }
         return _("The file is too large.")
     if error.error_code == "unsupported_file_type":
-        return _("This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file.")
+        return _(
+            "This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file, or a "
+            "PNG or JPEG picture of a page."
+        )
     if error.error_code == "duplicate":
         if details.get("title"):
             return _("This file is already uploaded as “%(title)s”.") % {"title": details["title"]}

@@ -18,6 +18,7 @@ class PlanAdmin(admin.ModelAdmin):
         "upload_files_per_hour",
         "upload_bytes_per_hour",
         "max_web_pages",
+        "max_ocr_pages",
         "is_default",
     ]
     search_fields = ["code", "name"]

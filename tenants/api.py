@@ -39,6 +39,8 @@ class PlanOutput(serializers.ModelSerializer):
             "monthly_token_quota",
             "requests_per_minute",
             "max_web_pages",
+            "max_ocr_pages",
+            "ocr_seconds_per_page",
         ]
 
 

@@ -24,6 +24,10 @@ class Plan(models.Model):
     upload_bytes_per_hour = models.PositiveBigIntegerField(default=100 * 1024 * 1024)
     # The most pages one web source may crawl (its `max_pages` is at most this; 0: no bound).
     max_web_pages = models.PositiveIntegerField(default=500)
+    # Text recognition (OCR) of scanned pages: pages of one document (0: the platform's cap,
+    # knowledge.extraction.MAX_OCR_PAGES) and the seconds a page may take on average.
+    max_ocr_pages = models.PositiveIntegerField(default=20)
+    ocr_seconds_per_page = models.PositiveIntegerField(default=60)
     is_default = models.BooleanField(default=False)
 
     class Meta:

@@ -13,6 +13,8 @@ from knowledge.extraction.base import UPLOAD_ADVICE, UnsupportedFileType
 from knowledge.extraction.decoding import decode
 
 _PDF_SIGNATURE = b"%PDF-"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MARKDOWN_SUFFIXES = frozenset({"md", "markdown", "mdown", "mkd", "mkdn"})
@@ -105,6 +107,10 @@ def detect_kind(head: bytes, filename: str = "") -> str:
     (.md/.markdown), or content sniffing when the name says nothing (lines starting with '# ', ...)."""
     if head.startswith(_PDF_SIGNATURE):
         return "pdf"
+    if head.startswith(_PNG_SIGNATURE):
+        return "png"  # a scanned or photographed page, read by text recognition
+    if head.startswith(_JPEG_SIGNATURE):
+        return "jpeg"
     if head.startswith(_ZIP_SIGNATURE):
         return _zip_kind(head)
     if head.startswith(_OLE2_SIGNATURE):

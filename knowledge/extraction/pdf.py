@@ -1,13 +1,24 @@
-"""PDF: text layer page by page, with pypdf."""
+"""PDF: text layer page by page, with pypdf; pages without one rendered with PDFium and read by
+text recognition (`ocr`)."""
 
 import logging
 import pathlib
+import time
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
-from knowledge.extraction.base import DAMAGED, SCANNED, Extracted, ExtractionError, Limits
-from knowledge.extraction.decoding import SectionBuilder, title_from
+from knowledge.extraction import ocr
+from knowledge.extraction.base import (
+    DAMAGED,
+    SCANNED,
+    Extracted,
+    ExtractionError,
+    Limits,
+    ocr_too_slow,
+    too_many_ocr_pages,
+)
+from knowledge.extraction.decoding import SectionBuilder, normalise, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -48,22 +59,72 @@ def extract_pdf(path: pathlib.Path, limits: Limits) -> Extracted:
             "have. Split it into smaller files and upload those."
         )
 
-    sections = SectionBuilder(max_characters=limits.max_characters)
-    unreadable_pages = 0
+    texts: list[str | None] = []  # None: the page could not be read
     for number, page in enumerate(reader.pages, start=1):
         try:
-            text = page.extract_text()
+            texts.append(page.extract_text())
         except (MemoryError, RecursionError):
             raise
         except Exception:
             # One broken page should not cost the other pages of a long manual.
             logger.exception("page %s of %s could not be read", number, path)
-            unreadable_pages += 1
-            continue
-        sections.add_page(text, number)
+            texts.append(None)
+    unreadable_pages = sum(1 for text in texts if text is None)
+    if unreadable_pages == page_count:
+        raise ExtractionError(DAMAGED["pdf"])
+
+    # Pages without a text layer (scans, text drawn as outlines) are read by text recognition.
+    without_text = [index for index, text in enumerate(texts) if text is not None and not normalise(text)]
+    recognised: dict[int, ocr.Recognised] = {}
+    if without_text:
+        recognised = _recognise_pages(path, without_text, limits)
+
+    sections = SectionBuilder(max_characters=limits.max_characters)
+    for index, text in enumerate(texts):
+        if index in recognised:
+            text = recognised[index].text
+        if text is not None:
+            sections.add_page(text, index + 1)
     if not sections.sections:
-        raise ExtractionError(DAMAGED["pdf"] if unreadable_pages == page_count else SCANNED)
-    return Extracted(title=_pdf_title(reader), sections=sections.sections)
+        raise ExtractionError(SCANNED)
+    read = [result for result in recognised.values() if result.characters]
+    characters = sum(result.characters for result in read)
+    return Extracted(
+        title=_pdf_title(reader),
+        sections=sections.sections,
+        ocr_pages=len(read),
+        ocr_confidence=(
+            sum(result.confidence * result.characters for result in read) / characters if characters else None
+        ),
+    )
+
+
+def _recognise_pages(path: pathlib.Path, indexes: list[int], limits: Limits) -> dict[int, "ocr.Recognised"]:
+    """Text recognition of the given pages (0-based), within the plan's page and time limits."""
+    if limits.max_ocr_pages and len(indexes) > limits.max_ocr_pages:
+        raise ExtractionError(too_many_ocr_pages(len(indexes), limits.max_ocr_pages))
+    ocr.allow_memory(limits.ocr_memory_bytes)
+    import pypdfium2  # noqa: PLC0415 - only scanned PDFs need the renderer
+
+    try:
+        document = pypdfium2.PdfDocument(str(path))
+    except pypdfium2.PdfiumError as error:
+        raise ExtractionError(DAMAGED["pdf"]) from error
+    budget = limits.ocr_seconds_per_page * len(indexes)
+    started = time.monotonic()
+    recognised = {}
+    try:
+        for index in indexes:
+            if index >= len(document):
+                continue
+            recognised[index] = ocr.recognise(
+                ocr.render_pdf_page(document, index), threads=limits.ocr_threads
+            )
+            if time.monotonic() - started > budget:
+                raise ExtractionError(ocr_too_slow(limits.ocr_seconds_per_page))
+    finally:
+        document.close()
+    return recognised
 
 
 def _pdf_title(reader: PdfReader) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from knowledge.extraction.base import DAMAGED, NO_TEXT, TOO_COMPLEX, Extracted, ExtractionError, Limits
 from knowledge.extraction.html_page import extract_html
+from knowledge.extraction.image import extract_image
 from knowledge.extraction.markdown import extract_markdown
 from knowledge.extraction.pdf import extract_pdf
 from knowledge.extraction.plain_text import extract_plain_text
@@ -24,6 +25,8 @@ def extract_in_process(path: pathlib.Path, kind: str, limits: Limits) -> Extract
         "txt": extract_plain_text,
         "markdown": extract_markdown,
         "html": extract_html,
+        "png": lambda path, limits: extract_image(path, "png", limits),
+        "jpeg": lambda path, limits: extract_image(path, "jpeg", limits),
     }
     try:
         extracted = extractors[kind](path, limits)

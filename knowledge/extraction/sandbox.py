@@ -75,6 +75,8 @@ def extract_in_child(path: pathlib.Path, kind: str, limits: Limits, *, timeout_s
         sections=[
             Section(text=text, page=page, heading=heading) for text, page, heading in result["sections"]
         ],
+        ocr_pages=result.get("ocr_pages", 0),
+        ocr_confidence=result.get("ocr_confidence"),
     )
 
 
@@ -90,11 +92,14 @@ def _limit_memory(limit_bytes: int) -> None:
 
 def child_main(arguments: list[str]) -> int:
     """Extract one file and write the result as JSON on stdout: {"title", "sections"}, or
-    {"error": message}, or {"missing": true}. Diagnostics go to stderr."""
+    {"error": message}, or {"missing": true}. Diagnostics go to stderr. The memory limit set
+    here holds while the file is parsed; text recognition raises it to `ocr_memory_bytes` for
+    its models once the parsers are done (`ocr.allow_memory`)."""
     path, kind, limits_json = arguments
     limits = Limits(**json.loads(limits_json))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s: %(message)s")
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns about every quirk of real PDFs
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     _limit_memory(limits.memory_bytes)
     result: dict
     try:
@@ -102,6 +107,8 @@ def child_main(arguments: list[str]) -> int:
         result = {
             "title": extracted.title,
             "sections": [[section.text, section.page, section.heading] for section in extracted.sections],
+            "ocr_pages": extracted.ocr_pages,
+            "ocr_confidence": extracted.ocr_confidence,
         }
     except ExtractionError as error:
         result = {"error": str(error)}

@@ -79,13 +79,19 @@ def test_detect_kind_refuses_executable_renamed_to_pdf():
         detect_kind(files.elf_bytes(), "x.pdf")
     assert str(raised.value) == (
         "This file looks like an executable (application/x-executable), not a document. "
-        "Upload PDF, DOCX, TXT, Markdown or HTML."
+        "Upload PDF, DOCX, TXT, Markdown, HTML, PNG or JPEG."
     )
 
 
-def test_detect_kind_refuses_png_image():
-    with pytest.raises(UnsupportedFileType, match=r"an image \(image/png\)"):
-        detect_kind(files.png_bytes(), "scan.pdf")
+def test_detect_kind_names_png_and_jpeg_pictures_of_pages_from_their_bytes():
+    assert detect_kind(files.png_bytes(), "scan.pdf") == "png"
+    assert detect_kind(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64), "scan.txt") == "jpeg"
+
+
+def test_detect_kind_refuses_other_images():
+    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + bytes(32)
+    with pytest.raises(UnsupportedFileType, match=r"an image \(image/gif\)"):
+        detect_kind(gif, "scan.gif")
 
 
 def test_detect_kind_refuses_legacy_word_document_with_advice_to_save_as_docx():
@@ -189,12 +195,12 @@ def test_extract_reads_traditional_chinese_pdf_text(tmp_path):
     ]
 
 
-def test_extract_refuses_image_only_pdf_as_scanned(tmp_path):
+def test_extract_refuses_a_pdf_without_text_layer_where_ocr_finds_no_text(tmp_path):
     with pytest.raises(ExtractionError) as raised:
         extract_bytes(tmp_path, "scan.pdf", files.pdf_bytes([None, None]), "pdf")
-    assert (
-        str(raised.value)
-        == "This PDF has no text layer; it looks scanned. Upload a PDF with selectable text."
+    assert str(raised.value) == (
+        "This PDF has no text layer, and text recognition (OCR) found no text on its scanned pages. "
+        "Upload a sharper scan or a PDF with selectable text."
     )
 
 
@@ -478,6 +484,7 @@ def test_extract_counts_characters_across_pdf_pages(tmp_path):
 
 def test_extract_gives_up_on_a_file_that_takes_too_long(tmp_path, monkeypatch):
     monkeypatch.setattr(extraction, "EXTRACTION_TIMEOUT_SECONDS", 0.001)
+    monkeypatch.setattr(extraction, "OCR_MAX_EXTRA_SECONDS", 0)  # what a PDF may need for OCR
     with pytest.raises(ExtractionError, match="took longer than"):
         extract_bytes(tmp_path, "slow.pdf", files.pdf_bytes(["text"]), "pdf")
 
