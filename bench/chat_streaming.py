@@ -48,7 +48,9 @@ from _environment import (
     Results,
     _free_port,
     add_results_argument,
+    bench_tenant,
     machine,
+    member_tokens,
     percentile,
     prepare_environment,
     server_cpu_seconds,
@@ -61,30 +63,8 @@ from _environment import (
 
 def setup_tenant(provider_url: str, model: str, users: int, name: str = "Bench Co.") -> tuple[str, list[str]]:
     """A tenant with no limits, the local provider, and `users` end users' tokens."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from accounts.services import token_pair_for
-    from llm.services import assistant_update
-    from tenants.models import Plan
-    from tenants.services import membership_create, tenant_create
-
-    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name=name, plan=plan)
-    assistant_update(
-        tenant=tenant,
-        data={"providers": [{"kind": "openai_compatible", "model": model, "base_url": provider_url}]},
-    )
-    tokens = []
-    for number in range(users):
-        user = User.objects.create_user(f"user{number}@{tenant.pk}.bench.example", "bench-password-2026")
-        membership = membership_create(tenant=tenant, user=user, role="end_user")
-        tokens.append(token_pair_for(user=user, membership=membership)[0])
-    return str(tenant.pk), tokens
+    tenant, _admin = bench_tenant(name=name, provider_url=provider_url, model=model)
+    return str(tenant.pk), member_tokens(tenant, users)
 
 
 QUESTION = "How long is the warranty?"
