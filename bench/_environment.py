@@ -186,6 +186,28 @@ def versions(*names: str) -> str:
     return ", ".join(found)
 
 
+PROVIDER_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from testsupport.wire_server import WireServer
+server = WireServer(api_key=None, port=int(sys.argv[1]))
+server.start()
+while True:
+    time.sleep(3600)
+"""
+
+
+def start_local_provider() -> tuple[subprocess.Popen, int]:
+    """The test suite's wire server (testsupport/wire_server.py: OpenAI-compatible, answering at
+    once, or paced by a `paced-<tokens>-<ms>` model name) in a process of its own, and its port;
+    `wait_for_port` tells when it serves, at http://127.0.0.1:<port>/v1. Allows the platform a
+    provider on the loopback, which production refuses."""
+    os.environ["LLM_ALLOW_PRIVATE_BASE_URLS"] = "true"
+    port = _free_port()
+    command = [sys.executable, "-c", PROVIDER_SCRIPT, str(port), str(ROOT)]
+    return subprocess.Popen(command, cwd=ROOT), port  # noqa: S603 - our interpreter, fixed script
+
+
 def start_web_server(port: int) -> subprocess.Popen:
     """One daphne process serving `platform_project.asgi` on `port`, in the environment that
     prepare_environment set; `wait_for_port` tells when it serves."""

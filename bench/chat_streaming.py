@@ -36,7 +36,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +53,7 @@ from _environment import (
     percentile,
     prepare_environment,
     server_cpu_seconds,
+    start_local_provider,
     start_web_server,
     stop_milvus_server,
     versions,
@@ -391,17 +391,6 @@ def open_loop(
     )
 
 
-PROVIDER_SCRIPT = """
-import sys, time
-sys.path.insert(0, sys.argv[2])
-from testsupport.wire_server import WireServer
-server = WireServer(api_key=None, port=int(sys.argv[1]))
-server.start()
-while True:
-    time.sleep(3600)
-"""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -427,19 +416,14 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     milvus = prepare_environment(workdir, production=True)
-    # The local provider is on 127.0.0.1, which production refuses unless its operator allows it.
     os.environ.update(
         {
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, web_port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    web_port = _free_port()
+    provider, provider_port = start_local_provider()
     web = None
     try:
         wait_for_port(provider_port, provider)

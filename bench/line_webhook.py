@@ -41,7 +41,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,6 +61,7 @@ from _environment import (
     prepare_environment,
     redis_unreachable,
     skip,
+    start_local_provider,
     start_web_server,
     start_worker,
     stop_milvus_server,
@@ -69,7 +69,6 @@ from _environment import (
     versions,
     wait_for_port,
 )
-from chat_streaming import PROVIDER_SCRIPT
 from rls_overhead import drop_database, recreate_database, server_url
 
 MODEL = "bench-short-answer"  # the wire server answers any other model name at once
@@ -324,14 +323,10 @@ def main() -> None:
             "LINE_API_BASE": fake.base_url,
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    port = _free_port()
+    provider, provider_port = start_local_provider()
     web = worker = None
     try:
         wait_for_port(provider_port, provider)

@@ -29,7 +29,6 @@ import asyncio
 import functools
 import gzip
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,12 +47,12 @@ from _environment import (
     member_tokens,
     percentile,
     prepare_environment,
+    start_local_provider,
     start_web_server,
     stop_milvus_server,
     versions,
     wait_for_port,
 )
-from chat_streaming import PROVIDER_SCRIPT
 from rest_throughput import client
 
 ORIGIN = "https://shop.example.com.tw"
@@ -174,14 +173,10 @@ def main() -> None:
             "WIDGET_VISITOR_MESSAGES_PER_MINUTE": "0",
             "THROTTLE_WIDGET_SESSION": "1000000/minute",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    port = _free_port()
+    provider, provider_port = start_local_provider()
     web = None
     try:
         wait_for_port(provider_port, provider)
