@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -186,6 +187,28 @@ def versions(*names: str) -> str:
     return ", ".join(found)
 
 
+PROVIDER_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from testsupport.wire_server import WireServer
+server = WireServer(api_key=None, port=int(sys.argv[1]))
+server.start()
+while True:
+    time.sleep(3600)
+"""
+
+
+def start_local_provider() -> tuple[subprocess.Popen, int]:
+    """The test suite's wire server (testsupport/wire_server.py: OpenAI-compatible, answering at
+    once, or paced by a `paced-<tokens>-<ms>` model name) in a process of its own, and its port;
+    `wait_for_port` tells when it serves, at http://127.0.0.1:<port>/v1. Allows the platform a
+    provider on the loopback, which production refuses."""
+    os.environ["LLM_ALLOW_PRIVATE_BASE_URLS"] = "true"
+    port = _free_port()
+    command = [sys.executable, "-c", PROVIDER_SCRIPT, str(port), str(ROOT)]
+    return subprocess.Popen(command, cwd=ROOT), port  # noqa: S603 - our interpreter, fixed script
+
+
 def start_web_server(port: int) -> subprocess.Popen:
     """One daphne process serving `platform_project.asgi` on `port`, in the environment that
     prepare_environment set; `wait_for_port` tells when it serves."""
@@ -205,6 +228,132 @@ def start_web_server(port: int) -> subprocess.Popen:
         "platform_project.asgi:application",
     ]
     return subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our interpreter, fixed arguments
+
+
+def http_request(
+    method: str, path: str, *, token: str | None = None, body: dict | None = None, origin: str | None = None
+) -> bytes:
+    """A keep-alive HTTP/1.1 request to the local web server, as bytes: `token` as a bearer token,
+    `body` as JSON, `origin` as the Origin header."""
+    data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
+    headers = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
+    if origin:
+        headers.append(f"Origin: {origin}")
+    if token:
+        headers.append(f"Authorization: Bearer {token}")
+    if body is not None:
+        headers += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + data
+
+
+def redis_unreachable(url: str, seconds: float = 5) -> str:
+    """Why the Redis server at `url` cannot be used (a reason to skip), or "" when it answers a PING."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=seconds).ping()
+    except redis.RedisError as error:
+        return f"Redis unreachable at {url}: {' '.join(str(error).split())}"
+    return ""
+
+
+def start_worker(
+    concurrency: int, *, app: str = "platform_project", env: dict | None = None
+) -> subprocess.Popen:
+    """One Celery worker (prefork, `concurrency` processes, as docker-compose.yml runs it) of `app`
+    in `env` (else the environment this process has set), in its own process group: `stop_worker`
+    stops its children too."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        "--loglevel=warning",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env or os.environ.copy(), start_new_session=True)  # noqa: S603
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """A warm shutdown (the main process finishes its tasks and stops its pool), then the whole
+    group if it hangs."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+
+
+def bench_tenant(*, name: str = "Bench Co.", documents: int = 0, provider_url: str = "", model: str = ""):
+    """A tenant on the `bench` plan (no limits), after django.setup() and the migrations. With
+    `provider_url`, its assistant answers through that OpenAI-compatible server's `model`; with
+    `documents`, a tenant admin (returned, else None) uploads that many short policy documents
+    (ingested at once when tasks run eagerly). Returns (tenant, admin)."""
+    import django
+
+    django.setup()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import User
+    from knowledge.services import document_upload
+    from llm.services import assistant_update
+    from tenants.models import Plan
+    from tenants.services import membership_create, tenant_create
+
+    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
+    tenant = tenant_create(name=name, plan=plan)
+    if provider_url:
+        assistant_update(
+            tenant=tenant,
+            data={"providers": [{"kind": "openai_compatible", "model": model, "base_url": provider_url}]},
+        )
+    admin = None
+    if documents:
+        admin = User.objects.create_user(f"admin@{tenant.pk}.bench.example", "bench-password-2026")
+        membership_create(tenant=tenant, user=admin, role="tenant_admin")
+    for number in range(documents):
+        text = (
+            f"Policy {number}. Every laptop carries a two-year warranty; batteries one year. "
+            f"退貨請於到貨後七天內申請，運費滿一千元免運。Repairs: open ticket {number}."
+        )
+        upload = SimpleUploadedFile(f"policy-{number}.txt", text.encode())
+        document_upload(tenant=tenant, uploaded_by=admin, upload=upload)
+    return tenant, admin
+
+
+def member_tokens(tenant, count: int, role: str = "end_user") -> list[str]:
+    """Access tokens (JWT) of `count` new members of `tenant` with `role`."""
+    from accounts.models import User
+    from accounts.services import token_pair_for
+    from tenants.services import membership_create
+
+    tokens = []
+    for number in range(count):
+        user = User.objects.create_user(f"{role}{number}@{tenant.pk}.bench.example", "bench-password-2026")
+        membership = membership_create(tenant=tenant, user=user, role=role)
+        tokens.append(token_pair_for(user=user, membership=membership)[0])
+    return tokens
+
+
+NEEDS_SERVICES = "Start PostgreSQL and Redis (or set DATABASE_URL, REDIS_URL) and run it again."
+
+
+def skip(results: "Results", reason: str, advice: str = NEEDS_SERVICES) -> None:
+    """Hand over a result marked skipped, with `reason` and what to do about it (`advice`)."""
+    print(f"SKIPPED: {reason}", flush=True)
+    results.data["skipped"] = reason
+    with results.section():
+        print(f"**Skipped**: {reason.rstrip('.')}.{' ' + advice if advice else ''}")
 
 
 # --- Results handed to run_all.py ------------------------------------------------------------

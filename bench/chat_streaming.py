@@ -36,7 +36,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,10 +47,13 @@ from _environment import (
     Results,
     _free_port,
     add_results_argument,
+    bench_tenant,
     machine,
+    member_tokens,
     percentile,
     prepare_environment,
     server_cpu_seconds,
+    start_local_provider,
     start_web_server,
     stop_milvus_server,
     versions,
@@ -61,30 +63,8 @@ from _environment import (
 
 def setup_tenant(provider_url: str, model: str, users: int, name: str = "Bench Co.") -> tuple[str, list[str]]:
     """A tenant with no limits, the local provider, and `users` end users' tokens."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from accounts.services import token_pair_for
-    from llm.services import assistant_update
-    from tenants.models import Plan
-    from tenants.services import membership_create, tenant_create
-
-    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name=name, plan=plan)
-    assistant_update(
-        tenant=tenant,
-        data={"providers": [{"kind": "openai_compatible", "model": model, "base_url": provider_url}]},
-    )
-    tokens = []
-    for number in range(users):
-        user = User.objects.create_user(f"user{number}@{tenant.pk}.bench.example", "bench-password-2026")
-        membership = membership_create(tenant=tenant, user=user, role="end_user")
-        tokens.append(token_pair_for(user=user, membership=membership)[0])
-    return str(tenant.pk), tokens
+    tenant, _admin = bench_tenant(name=name, provider_url=provider_url, model=model)
+    return str(tenant.pk), member_tokens(tenant, users)
 
 
 QUESTION = "How long is the warranty?"
@@ -411,17 +391,6 @@ def open_loop(
     )
 
 
-PROVIDER_SCRIPT = """
-import sys, time
-sys.path.insert(0, sys.argv[2])
-from testsupport.wire_server import WireServer
-server = WireServer(api_key=None, port=int(sys.argv[1]))
-server.start()
-while True:
-    time.sleep(3600)
-"""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -447,19 +416,14 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     milvus = prepare_environment(workdir, production=True)
-    # The local provider is on 127.0.0.1, which production refuses unless its operator allows it.
     os.environ.update(
         {
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, web_port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    web_port = _free_port()
+    provider, provider_port = start_local_provider()
     web = None
     try:
         wait_for_port(provider_port, provider)

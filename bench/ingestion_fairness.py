@@ -32,9 +32,7 @@ import argparse
 import io
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,11 @@ from _environment import (
     machine,
     percentile,
     prepare_environment,
+    redis_unreachable,
+    skip,
+    start_worker,
     stop_milvus_server,
+    stop_worker,
     versions,
 )
 from rls_overhead import drop_database, recreate_database, server_url
@@ -71,49 +73,6 @@ def document_text(label: str, number: int) -> bytes:
         lines.append(sentence.format(n=number * 7 + offset + 3) + f" Reference {label}/{number}/{offset}.")
         lines.append("")
     return "\n".join(lines).encode()
-
-
-def redis_reachable(url: str) -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as error:  # noqa: BLE001 - any failure is a reason to skip
-        return f"Redis unreachable at {url}: {' '.join(str(error).split())}"
-    return ""
-
-
-def start_worker(
-    concurrency: int, *, app: str = "platform_project", env: dict | None = None
-) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        app,
-        "worker",
-        "--pool=prefork",
-        f"--concurrency={concurrency}",
-        "--loglevel=warning",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    # Its own process group, so that stopping it stops its children (the pool, the extractions).
-    return subprocess.Popen(command, cwd=ROOT, env=env or os.environ.copy(), start_new_session=True)  # noqa: S603
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    """A warm shutdown (the main process finishes its tasks and stops its pool), then the whole
-    group if it hangs."""
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
 
 
 def wait_ready(document_ids: list[int], *, seconds: float) -> list:
@@ -177,14 +136,9 @@ def main() -> None:
 
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS
     url, maintenance = server_url(arguments.database)
-    skipped = redis_reachable(redis_url) or recreate_database(maintenance, arguments.database)
+    skipped = redis_unreachable(redis_url) or recreate_database(maintenance, arguments.database)
     if skipped:
-        print(f"SKIPPED: {skipped}", flush=True)
-        results.data["skipped"] = skipped
-        with results.section():
-            print(
-                f"**Skipped**: {skipped}. Start PostgreSQL and Redis (or set DATABASE_URL, REDIS_URL) and run it again."
-            )
+        skip(results, skipped)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-fairness-"))

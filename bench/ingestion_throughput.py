@@ -350,12 +350,13 @@ def small_documents_run(arguments, results: Results) -> None:
     tenant; a real Celery worker (prefork, the `serve` command's concurrency unless told) ingests
     them from PostgreSQL and Redis. Then, with the worker stopped, the raw embedding of exactly
     the texts the ingestion embedded, in batches of EMBEDDING_BATCH_SIZE across documents."""
-    from ingestion_fairness import DEFAULT_REDIS, redis_reachable, start_worker, stop_worker, wait_ready
+    from _environment import redis_unreachable, start_worker, stop_worker
+    from ingestion_fairness import DEFAULT_REDIS, wait_ready
     from rls_overhead import drop_database, recreate_database, server_url
 
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS
     url, maintenance = server_url(arguments.database)
-    skipped = redis_reachable(redis_url) or recreate_database(maintenance, arguments.database)
+    skipped = redis_unreachable(redis_url) or recreate_database(maintenance, arguments.database)
     if skipped:
         print(f"SKIPPED: {skipped}", flush=True)
         with results.section():

@@ -41,8 +41,6 @@ import hashlib
 import hmac
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,16 +53,22 @@ from _environment import (
     Results,
     _free_port,
     add_results_argument,
+    bench_tenant,
+    http_request,
     machine,
+    member_tokens,
     percentile,
     prepare_environment,
+    redis_unreachable,
+    skip,
+    start_local_provider,
     start_web_server,
+    start_worker,
     stop_milvus_server,
+    stop_worker,
     versions,
     wait_for_port,
 )
-from chat_streaming import PROVIDER_SCRIPT
-from rest_throughput import http_request
 from rls_overhead import drop_database, recreate_database, server_url
 
 MODEL = "bench-short-answer"  # the wire server answers any other model name at once
@@ -258,33 +262,9 @@ async def member_answers(port: int, tenant_id: str, members: list[dict], questio
 
 def setup_tenant(provider_url: str, documents: int, users: int) -> tuple[str, str, list[str]]:
     """A tenant with no limits, documents, the local provider, a LINE channel; `users` end users' tokens."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from accounts.services import token_pair_for
-    from knowledge.services import document_upload
     from line_channel.services import line_channel_create
-    from llm.services import assistant_update
-    from tenants.models import Plan
-    from tenants.services import membership_create, tenant_create
 
-    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name="Bench Co.", plan=plan)
-    admin = User.objects.create_user("admin@bench.example", "bench-password-2026")
-    membership_create(tenant=tenant, user=admin, role="tenant_admin")
-    assistant_update(
-        tenant=tenant,
-        data={"providers": [{"kind": "openai_compatible", "model": MODEL, "base_url": provider_url}]},
-    )
-    for number in range(documents):
-        text = (
-            f"Policy {number}. Every laptop carries a two-year warranty; batteries one year. "
-            f"退貨請於到貨後七天內申請，運費滿一千元免運。Repairs: open ticket {number}."
-        )
-        upload = SimpleUploadedFile(f"policy-{number}.txt", text.encode())
-        document_upload(tenant=tenant, uploaded_by=admin, upload=upload)
+    tenant, _admin = bench_tenant(documents=documents, provider_url=provider_url, model=MODEL)
     channel = line_channel_create(
         tenant=tenant,
         name="Bench 官方帳號",
@@ -292,64 +272,11 @@ def setup_tenant(provider_url: str, documents: int, users: int) -> tuple[str, st
         channel_secret=SECRET,
         channel_access_token=ACCESS_TOKEN,
     )
-    tokens = []
-    for number in range(users):
-        user = User.objects.create_user(f"user{number}@bench.example", "bench-password-2026")
-        membership = membership_create(tenant=tenant, user=user, role="end_user")
-        tokens.append(token_pair_for(user=user, membership=membership)[0])
-    return str(tenant.pk), f"/v1/line/{channel.pk}/webhook", tokens
-
-
-def redis_unreachable(url: str) -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
-    except redis.RedisError as error:
-        return f"Redis unreachable at {url}: {' '.join(str(error).split())}"
-    return ""
-
-
-def start_worker(concurrency: int) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "platform_project",
-        "worker",
-        "--pool=prefork",
-        f"--concurrency={concurrency}",
-        "--loglevel=warning",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    # Its own process group: stopping it stops its pool's children too.
-    return subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed arguments
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+    return str(tenant.pk), f"/v1/line/{channel.pk}/webhook", member_tokens(tenant, users)
 
 
 def ms(values: list[float], share: float) -> float:
     return percentile(values, share) * 1000
-
-
-def skip(results: Results, reason: str) -> None:
-    print(f"SKIPPED: {reason}", flush=True)
-    results.data["skipped"] = reason
-    with results.section():
-        print(
-            f"**Skipped**: {reason.rstrip('.')}. Start PostgreSQL and Redis (or set DATABASE_URL, REDIS_URL) and run it again."
-        )
 
 
 def main() -> None:
@@ -396,14 +323,10 @@ def main() -> None:
             "LINE_API_BASE": fake.base_url,
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    port = _free_port()
+    provider, provider_port = start_local_provider()
     web = worker = None
     try:
         wait_for_port(provider_port, provider)

@@ -18,7 +18,6 @@ It prints requests per second and latency p50/p95 for each, and each as a ratio 
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -30,7 +29,10 @@ from _environment import (
     Results,
     _free_port,
     add_results_argument,
+    bench_tenant,
+    http_request,
     machine,
+    member_tokens,
     percentile,
     prepare_environment,
     start_web_server,
@@ -44,37 +46,8 @@ QUESTIONS = ["How long is the warranty?", "保固多久？", "退貨要在幾天
 
 def setup_tenant(documents: int) -> tuple[str, str, str]:
     """A tenant with no limits and a few documents; an agent's and an end user's access tokens."""
-    import django
-
-    django.setup()
-    from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from accounts.services import token_pair_for
-    from knowledge.services import document_upload
-    from tenants.models import Plan
-    from tenants.services import membership_create, tenant_create
-
-    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name="Bench Co.", plan=plan)
-    admin = User.objects.create_user("admin@bench.example", "bench-password-2026")
-    membership_create(tenant=tenant, user=admin, role="tenant_admin")
-    for number in range(documents):
-        text = (
-            f"Policy {number}. Every laptop carries a two-year warranty; batteries one year. "
-            f"退貨請於到貨後七天內申請，運費滿一千元免運。Repairs: open ticket {number}."
-        )
-        upload = SimpleUploadedFile(f"policy-{number}.txt", text.encode())
-        document_upload(tenant=tenant, uploaded_by=admin, upload=upload)
-    tokens = []
-    for role in ("agent", "end_user"):
-        user = User.objects.create_user(f"{role}@bench.example", "bench-password-2026")
-        tokens.append(
-            token_pair_for(user=user, membership=membership_create(tenant=tenant, user=user, role=role))[0]
-        )
-    return str(tenant.pk), *tokens
+    tenant, _admin = bench_tenant(documents=documents)
+    return str(tenant.pk), *member_tokens(tenant, 1, "agent"), *member_tokens(tenant, 1)
 
 
 async def client(port: int, request: bytes | None, make_request, until: float, latencies: list[float]) -> int:
@@ -102,20 +75,6 @@ async def client(port: int, request: bytes | None, make_request, until: float, l
     finally:
         writer.close()
     return failures
-
-
-def http_request(
-    method: str, path: str, *, token: str | None = None, body: dict | None = None, origin: str | None = None
-) -> bytes:
-    data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
-    headers = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: keep-alive"]
-    if origin:
-        headers.append(f"Origin: {origin}")
-    if token:
-        headers.append(f"Authorization: Bearer {token}")
-    if body is not None:
-        headers += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-    return ("\r\n".join(headers) + "\r\n\r\n").encode() + data
 
 
 async def load(port: int, clients: int, seconds: float, request=None, make_request=None) -> dict:

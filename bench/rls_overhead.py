@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from _environment import ROOT, Results, add_results_argument, machine, percentile, versions
+from _environment import ROOT, Results, add_results_argument, machine, percentile, skip, versions
 
 DEFAULT_URL = "postgres://platform@127.0.0.1:5432/bench_rls"
 MESSAGES_PER_CONVERSATION = 100
@@ -393,10 +393,7 @@ def main() -> None:
     url, maintenance = server_url(arguments.database)
     skipped = recreate_database(maintenance, arguments.database)
     if skipped:
-        print(f"SKIPPED: {skipped}", flush=True)
-        results.data["skipped"] = skipped
-        with results.section():
-            print(f"**Skipped**: {skipped}. Start PostgreSQL (or set DATABASE_URL) and run it again.")
+        skip(results, skipped, "Start PostgreSQL (or set DATABASE_URL) and run it again.")
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rls-"))

@@ -43,6 +43,8 @@ from _environment import (
     add_results_argument,
     machine,
     prepare_environment,
+    redis_unreachable,
+    skip,
     stop_milvus_server,
     versions,
 )
@@ -149,16 +151,6 @@ def median_result(runs: list[dict]) -> dict:
     return median
 
 
-def redis_reachable(url: str) -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as error:
-        return f"Redis unreachable at {url}: {error}"
-    return ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,13 +172,10 @@ def main() -> None:
     url, maintenance = server_url(arguments.database)
     skipped = "" if shutil.which("wrk") else "wrk is not installed (Debian: apt-get install wrk)"
     skipped = (
-        skipped or redis_reachable(arguments.redis) or recreate_database(maintenance, arguments.database)
+        skipped or redis_unreachable(arguments.redis) or recreate_database(maintenance, arguments.database)
     )
     if skipped:
-        print(f"SKIPPED: {skipped}", flush=True)
-        results.data["skipped"] = skipped
-        with results.section():
-            print(f"**Skipped**: {skipped}.")
+        skip(results, skipped, "")
         return
 
     import redis

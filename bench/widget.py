@@ -29,7 +29,6 @@ import asyncio
 import functools
 import gzip
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,16 +41,19 @@ from _environment import (
     _cpu_seconds,
     _free_port,
     add_results_argument,
+    bench_tenant,
+    http_request,
     machine,
+    member_tokens,
     percentile,
     prepare_environment,
+    start_local_provider,
     start_web_server,
     stop_milvus_server,
     versions,
     wait_for_port,
 )
-from chat_streaming import PROVIDER_SCRIPT
-from rest_throughput import client, http_request
+from rest_throughput import client
 
 ORIGIN = "https://shop.example.com.tw"
 PAGE_URL = f"{ORIGIN}/products/laptop-x1"
@@ -63,43 +65,11 @@ SCRIPT_TARGET_KB = 10.0
 
 def setup_tenant(provider_url: str, documents: int, users: int) -> tuple[str, str, list[str]]:
     """A tenant with no limits, documents, the local provider, a widget; `users` end users' tokens."""
-    import django
-
-    django.setup()
-    from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from accounts.models import User
-    from accounts.services import token_pair_for
-    from knowledge.services import document_upload
-    from llm.services import assistant_update
-    from tenants.models import Plan
-    from tenants.services import membership_create, tenant_create
+    tenant, _admin = bench_tenant(documents=documents, provider_url=provider_url, model=MODEL)
     from widgets.services import widget_create
 
-    plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
-    tenant = tenant_create(name="Bench Co.", plan=plan)
-    admin = User.objects.create_user("admin@bench.example", "bench-password-2026")
-    membership_create(tenant=tenant, user=admin, role="tenant_admin")
-    assistant_update(
-        tenant=tenant,
-        data={"providers": [{"kind": "openai_compatible", "model": MODEL, "base_url": provider_url}]},
-    )
-    for number in range(documents):
-        text = (
-            f"Policy {number}. Every laptop carries a two-year warranty; batteries one year. "
-            f"退貨請於到貨後七天內申請，運費滿一千元免運。Repairs: open ticket {number}."
-        )
-        upload = SimpleUploadedFile(f"policy-{number}.txt", text.encode())
-        document_upload(tenant=tenant, uploaded_by=admin, upload=upload)
     widget, _secret = widget_create(tenant=tenant, name="Shop", allowed_origins=[ORIGIN], daily_message_cap=0)
-    tokens = []
-    for number in range(users):
-        user = User.objects.create_user(f"user{number}@bench.example", "bench-password-2026")
-        membership = membership_create(tenant=tenant, user=user, role="end_user")
-        tokens.append(token_pair_for(user=user, membership=membership)[0])
-    return str(tenant.pk), widget.public_key, tokens
+    return str(tenant.pk), widget.public_key, member_tokens(tenant, users)
 
 
 def session_request(public_key: str) -> bytes:
@@ -203,14 +173,10 @@ def main() -> None:
             "WIDGET_VISITOR_MESSAGES_PER_MINUTE": "0",
             "THROTTLE_WIDGET_SESSION": "1000000/minute",
             "EMBEDDING_THREADS": "1",
-            # The provider is ours, on the loopback: production refuses internal addresses.
-            "LLM_ALLOW_PRIVATE_BASE_URLS": "true",
         }
     )
-    provider_port, port = _free_port(), _free_port()
-    provider = subprocess.Popen(  # noqa: S603 - our interpreter, fixed script
-        [sys.executable, "-c", PROVIDER_SCRIPT, str(provider_port), str(ROOT)], cwd=ROOT
-    )
+    port = _free_port()
+    provider, provider_port = start_local_provider()
     web = None
     try:
         wait_for_port(provider_port, provider)

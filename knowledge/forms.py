@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from knowledge import retrieval
 from knowledge.faq_services import MAX_ALTERNATIVES, MAX_ANSWER_LENGTH, MAX_QUESTION_LENGTH
 from knowledge.retrieval_settings import MAX_CANDIDATES, MAX_RRF_K, MAX_SCORE_THRESHOLD, MAX_TOP_K
+from tenants.forms import LinesField
 
 STATUS_LABELS = {
     "pending": _("Pending"),
@@ -82,10 +83,9 @@ class FaqForm(forms.Form):
     """A curated answer: the alternatives one per line. The limits are the API's."""
 
     question = forms.CharField(label=_("Question"), max_length=MAX_QUESTION_LENGTH)
-    alternatives = forms.CharField(
+    alternatives = LinesField(
         label=_("Other ways to ask it"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        rows=4,
         help_text=_("One per line. A customer's question that matches any of them gets the same answer."),
     )
     answer = forms.CharField(
@@ -101,8 +101,7 @@ class FaqForm(forms.Form):
         return self.cleaned_data["answer"].replace("\r\n", "\n").replace("\r", "\n")
 
     def clean_alternatives(self) -> list[str]:
-        lines = [" ".join(line.split()) for line in self.cleaned_data["alternatives"].splitlines()]
-        lines = [line for line in lines if line]
+        lines = [" ".join(line.split()) for line in self.cleaned_data["alternatives"]]
         if len(lines) > MAX_ALTERNATIVES:
             raise forms.ValidationError(
                 _("At most %(count)d other ways to ask it.") % {"count": MAX_ALTERNATIVES}
@@ -118,7 +117,7 @@ class FaqForm(forms.Form):
     def initial_for(cls, faq) -> dict:
         return {
             "question": faq.question,
-            "alternatives": "\n".join(faq.alternatives),
+            "alternatives": faq.alternatives,
             "answer": faq.answer,
             "enabled": faq.enabled,
         }

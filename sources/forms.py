@@ -7,10 +7,7 @@ from rest_framework import serializers
 
 from sources.api import WebSourceInput, WebSourceUpdateInput, checked_fields
 from sources.models import WebSource
-
-
-def _lines(value: str) -> list[str]:
-    return [line.strip() for line in value.splitlines() if line.strip()]
+from tenants.forms import LinesField
 
 
 class WebSourceForm(forms.Form):
@@ -30,16 +27,14 @@ class WebSourceForm(forms.Form):
         initial="/",
         help_text=_("Only pages whose path starts with this."),
     )
-    include = forms.CharField(
+    include = LinesField(
         label=_("Include patterns"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        rows=2,
         help_text=_("One per line, such as /help/*; when given, a page must match one."),
     )
-    exclude = forms.CharField(
+    exclude = LinesField(
         label=_("Exclude patterns"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        rows=2,
         help_text=_("One per line; a page that matches one is left out."),
     )
     selector = forms.CharField(
@@ -62,8 +57,8 @@ class WebSourceForm(forms.Form):
                 "url": source.url,
                 "sitemap_url": source.sitemap_url,
                 "path_prefix": source.scope_path,
-                "include": "\n".join(source.include),
-                "exclude": "\n".join(source.exclude),
+                "include": source.include,
+                "exclude": source.exclude,
                 "selector": source.selector,
                 "max_pages": source.max_pages,
                 "schedule": source.schedule,
@@ -77,8 +72,7 @@ class WebSourceForm(forms.Form):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        data = {**cleaned, "include": _lines(cleaned["include"]), "exclude": _lines(cleaned["exclude"])}
-        serializer = (WebSourceUpdateInput if self.source else WebSourceInput)(data=data)
+        serializer = (WebSourceUpdateInput if self.source else WebSourceInput)(data=cleaned)
         if not serializer.is_valid():
             for field, errors in serializer.errors.items():
                 self.add_error(field if field in self.fields else None, [str(error) for error in errors])

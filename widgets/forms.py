@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from tenants.forms import LinesField
 from widgets.models import MAX_DAILY_MESSAGE_CAP, Widget
 from widgets.origins import MAX_ORIGINS, origins_normalize
 
@@ -18,9 +19,10 @@ LOCALE_CHOICES = [
 
 class WidgetForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    allowed_origins = forms.CharField(
+    allowed_origins = LinesField(
         label=_("Allowed origins"),
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocapitalize": "off"}),
+        required=True,
+        attrs={"spellcheck": "false", "autocapitalize": "off"},
         help_text=_(
             "One a line: scheme, host and port of the sites that may show the widget, "
             "for example https://shop.example.com.tw or http://localhost:8080. Nothing after the port."
@@ -53,7 +55,7 @@ class WidgetForm(forms.Form):
         return cls(
             initial={
                 "name": widget.name,
-                "allowed_origins": "\n".join(widget.allowed_origins),
+                "allowed_origins": widget.allowed_origins,
                 "greeting": widget.greeting,
                 "locale": widget.locale,
                 "identity_verification": widget.identity_verification,
@@ -63,8 +65,7 @@ class WidgetForm(forms.Form):
         )
 
     def clean_allowed_origins(self) -> list[str]:
-        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].splitlines()]
-        values = [line for line in lines if line]
+        values = self.cleaned_data["allowed_origins"]
         if not values:
             raise forms.ValidationError(_("Give at least one origin."))
         if len(values) > MAX_ORIGINS:
