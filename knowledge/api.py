@@ -1,5 +1,6 @@
 """Document and knowledge-search endpoints. Thin: validate, call a service or selector, shape."""
 
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -211,7 +212,9 @@ class DocumentViewSet(
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
     def bulk(self, request, tenant_id):
-        if any(isinstance(part, str) for name in ("files", "file") for part in request.data.getlist(name)):
+        # An empty body parses to a plain dict (no parser ran): no parts, so the "no file" answer.
+        form = request.data if hasattr(request.data, "getlist") else QueryDict()
+        if any(isinstance(part, str) for name in ("files", "file") for part in form.getlist(name)):
             raise APIError("Send files in the `files` field, not text.", code="validation_error")
         uploads = [part for name in ("files", "file") for part in request.FILES.getlist(name)]
         outcomes = bulk_upload.bulk_upload(tenant=request.tenant, uploaded_by=request.user, uploads=uploads)

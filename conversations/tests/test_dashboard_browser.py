@@ -71,6 +71,8 @@ def test_a_tenant_admin_and_an_agent_work_through_the_dashboard(
     assert admin.locator("[data-file-list] li").inner_text().startswith("warranty.md")
     admin.get_by_role("button", name="Upload", exact=True).click()
     admin.get_by_text("warranty.md: uploaded; it is being indexed.").wait_for()
+    # Each file's outcome stays listed until the admin asks for the refreshed list.
+    admin.get_by_role("button", name="Show the documents").click()
     row = admin.locator("tr", has_text="warranty")
     assert row.locator('[data-field="status"]').inner_text() == "Ready"
 

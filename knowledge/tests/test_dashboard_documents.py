@@ -281,7 +281,8 @@ def test_the_pages_script_sends_files_and_archives_and_gets_each_outcome_as_json
         {
             "filename": "tool.pdf",
             "outcome": "refused",
-            "text": "This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file.",
+            "text": "This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file, or a "
+            "PNG or JPEG picture of a page.",
         },
     ]
     assert Document.objects.for_tenant(tenant_a.tenant).count() == 2

@@ -34,7 +34,8 @@ def test_dropped_files_and_an_archive_are_uploaded_each_with_its_outcome(browser
         "filters.txt: uploaded; it is being indexed.",
         "manuals.zip/manuals/pumps.txt: uploaded; it is being indexed.",
         "manuals.zip/../escape.txt: This name points outside the archive's folder; it was not extracted.",
-        "tool.pdf: This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file.",
+        "tool.pdf: This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file, "
+        "or a PNG or JPEG picture of a page.",
     ]
     shot(page, "documents-bulk-upload")
     assert set(Document.objects.filter(tenant=tenant_a.tenant).values_list("title", flat=True)) == {
