@@ -4,7 +4,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, DateTimeField, F, IntegerField, Min, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Min,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
@@ -90,7 +104,7 @@ _FINISHED = (Document.Status.READY, Document.Status.FAILED)
 _UNFINISHED = (Document.Status.PENDING, Document.Status.PROCESSING)
 
 
-def _finished_since(moment: datetime) -> Q:
+def _finished_since(moment) -> Q:
     # A ready document's `updated_at` is its `ingested_at` or later, so this narrows by the index.
     return Q(status__in=_FINISHED, updated_at__gte=moment, finished_at__gte=moment)
 
@@ -129,26 +143,37 @@ def ingestion_progress(*, tenant: Tenant, now: datetime | None = None) -> Ingest
     The time left is what remains at that rate: documents ahead in another tenant's line or a
     slower document make it an estimate, not a promise."""
     now = now or timezone.now()
-    documents = Document.objects.for_tenant(tenant)
-    documents = documents.annotate(
+    documents = Document.objects.for_tenant(tenant).annotate(
         finished_at=Case(
             When(status=Document.Status.READY, then=F("ingested_at")),
             default=F("updated_at"),
             output_field=DateTimeField(),
         )
     )
-    started_at = documents.filter(
-        Q(status__in=_UNFINISHED) | _finished_since(now - PROGRESS_LINGER)
-    ).aggregate(start=Min("queued_at"))["start"]
+    # One query: the wave's start as a scalar subquery (evaluated once), the counts from it.
+    wave_start = Subquery(
+        documents.filter(Q(status__in=_UNFINISHED) | _finished_since(now - PROGRESS_LINGER))
+        .order_by()
+        .values("tenant")
+        .annotate(start=Min("queued_at"))
+        .values("start")
+    )
+    window_start = Greatest(F("wave_start"), Value(now - PROGRESS_RATE_WINDOW))
+    counts = (
+        documents.annotate(wave_start=wave_start)
+        .filter(Q(status__in=_UNFINISHED) | _finished_since(F("wave_start")))
+        .aggregate(
+            started_at=Min("wave_start"),
+            total=Count("pk"),
+            done=Count("pk", filter=Q(status__in=_FINISHED)),
+            failed=Count("pk", filter=Q(status=Document.Status.FAILED)),
+            in_window=Count("pk", filter=Q(status__in=_FINISHED, finished_at__gte=window_start)),
+        )
+    )
+    started_at = counts["started_at"]
     if started_at is None:
         return IngestionProgress(0, 0, 0, None, None, None)
     window_start = max(started_at, now - PROGRESS_RATE_WINDOW)
-    counts = documents.filter(Q(status__in=_UNFINISHED) | _finished_since(started_at)).aggregate(
-        total=Count("pk"),
-        done=Count("pk", filter=Q(status__in=_FINISHED)),
-        failed=Count("pk", filter=Q(status=Document.Status.FAILED)),
-        in_window=Count("pk", filter=Q(status__in=_FINISHED, finished_at__gte=window_start)),
-    )
     finished, since = counts["in_window"], window_start
     if finished < PROGRESS_MIN_FINISHED:
         finished, since = counts["done"], started_at
