@@ -43,6 +43,8 @@ def test_dropped_files_and_an_archive_are_uploaded_each_with_its_outcome(browser
         "tool.pdf: This type of file is not supported. Upload a PDF, DOCX, TXT, Markdown or HTML file, "
         "or a PNG or JPEG picture of a page.",
     ]
+    # The indexing's progress shows above the list at once, refreshed by the page's poll.
+    page.locator("[data-progress-text]", has_text=" of 2 done").wait_for()
     shot(page, "documents-bulk-upload")
     assert set(Document.objects.filter(tenant=tenant_a.tenant).values_list("title", flat=True)) == {
         "filters",

@@ -205,3 +205,21 @@ def test_the_api_reports_the_wave(tenant_a):
     assert body["rate_per_minute"] == pytest.approx(0.8, abs=0.01)
     assert body["seconds_left"] == pytest.approx(36 / 0.8 * 60, rel=0.01)
     assert body["started_at"]
+
+
+def test_a_reindex_puts_the_document_in_a_wave_of_its_own(tenant_a):
+    old = timezone.now() - timedelta(days=30)
+    documents = a_wave(
+        tenant_a.tenant, queued_at=old, finished_at=[old + timedelta(minutes=m) for m in (1, 2)]
+    )
+    Document.objects.filter(pk__in=[document.pk for document in documents]).update(created_at=old)
+
+    response = tenant_a.client("tenant_admin").post(
+        f"/v1/tenants/{tenant_a.tenant.pk}/documents/{documents[0].pk}/reindex"
+    )
+
+    assert response.status_code == 202
+    reindexed = Document.objects.get(pk=documents[0].pk)
+    assert reindexed.queued_at > timezone.now() - timedelta(minutes=1)
+    progress = selectors.ingestion_progress(tenant=tenant_a.tenant)
+    assert (progress.total, progress.done, progress.started_at) == (1, 0, reindexed.queued_at)
