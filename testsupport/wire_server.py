@@ -17,8 +17,9 @@ provider's own error format; `api_key=None` accepts any key (an open OpenAI-comp
 
 Embeddings are deterministic, deliberately unnormalised vectors (`server.vector_for(model,
 text)`), of the real model's dimension for the models in MODEL_DIMENSIONS and `default_dimension`
-for any other, in the float or base64 encoding the client asks for, listed out of order (clients
-must place them by their index). The model is the body's, or on Azure the deployment.
+for any other, in the float or base64 encoding the client asks for (always floats when
+`floats_only` is set, as some compatible servers answer), listed out of order (clients must place
+them by their index). The model is the body's, or on Azure the deployment.
 
 For chat, the model (Azure: the deployment) chooses the behaviour, so that one server serves
 every test:
@@ -137,6 +138,7 @@ class WireServer:
         self.streams_completed = 0
         self.closed_early = 0
         self.last_usage: dict[str, int] | None = None
+        self.floats_only = False
         self.in_flight = 0
         self.max_in_flight = 0
         self.rate_limited = 0
@@ -572,7 +574,7 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
             seconds, per_input = server._embedding_latency
             if seconds or per_input:
                 server._released.wait(seconds + per_input * len(texts))
-            as_base64 = body.get("encoding_format") == "base64"
+            as_base64 = body.get("encoding_format") == "base64" and not server.floats_only
             data = []
             for index, text in enumerate(texts):
                 vector = server.vector_for(model, text)

@@ -339,6 +339,17 @@ def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_set
     np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
 
 
+@pytest.mark.parametrize("floats_only", [False, True], ids=["base64", "floats"])
+def test_openai_reads_vectors_in_base64_or_as_floats(openai_settings, openai_server, floats_only):
+    openai_server.floats_only = floats_only  # some compatible servers ignore encoding_format
+    texts = ["one", "two", "three"]
+
+    vectors = get_embedder().embed_passages(texts)
+
+    assert {request.body["encoding_format"] for request in openai_server.embedding_requests} == {"base64"}
+    np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
+
+
 def test_openai_query_is_one_normalised_vector(openai_settings, openai_server):
     vector = get_embedder().embed_query("where is my order")
 
