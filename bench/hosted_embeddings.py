@@ -22,7 +22,8 @@ with `retry-after-ms` until the window ends), the default concurrency, three way
 it: the platform's own retries (a 429's pause shared by every request), the platform's
 EMBEDDING_REQUESTS_PER_MINUTE set to the limit (windows of one second stand for minutes, so the
 run takes seconds), and the `openai` library's own retries (`max_retries`, each request on its
-own) with the platform's turned off. Its floor: limit × batch chunks a second.
+own) with the platform's turned off. Its floor: the requests' windows, whole from the first
+(every row starts as a window starts), the last request taking its time after its window opens.
 """
 
 import argparse
@@ -130,13 +131,21 @@ def run_row(
     if sdk_retries:
         embedder._client = embedder._client.with_options(max_retries=sdk_retries)
     embedder.embed_passages(texts[:2])  # connection and first-use costs out of the timing
-    time.sleep(1)  # and out of the provider's rate-limit window
+    # Start as a rate-limit window starts (the provider's are whole seconds), so that the first
+    # window is a whole one and the floor is exact.
+    time.sleep(1 - time.time() % 1 + 0.01)
     provider.call("reset")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     vectors = embedder.embed_passages(texts)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert vectors.shape == (len(texts), 1536), vectors.shape
-    return {"seconds": elapsed, "chunks_per_second": len(texts) / elapsed, **provider.call("counters")}
+    counters = provider.call("counters")
+    return {
+        "seconds": elapsed,
+        "chunks_per_second": len(texts) / elapsed,
+        "client_cpu_ms": cpu * 1000 / counters["requests"],
+        **counters,
+    }
 
 
 def main() -> None:
@@ -185,16 +194,17 @@ def measure(arguments: argparse.Namespace, provider: Provider) -> None:
             f"a text per request, {MODEL} (1536 dimensions); chunks of about 500 characters.\n"
         )
         print(
-            "| row | chunks | requests | most in flight | seconds | chunks/s | floor | ratio | load average |"
+            "| row | chunks | requests | most in flight | client CPU a request | seconds | chunks/s | floor "
+            "| ratio | load average |"
         )
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for label, size, at_once, count in rows:
             result = run_row(provider, texts=chunks(count), batch=size, concurrency=at_once)
             ideal = floor(size, at_once)
             measured[label] = (result, ideal)
             print(
                 f"| {label} | {count} | {result['requests']} | {result['max_in_flight']} "
-                f"| {result['seconds']:.2f} | {result['chunks_per_second']:.0f} | {ideal:.0f} "
+                f"| {result['client_cpu_ms']:.0f} ms | {result['seconds']:.2f} | {result['chunks_per_second']:.0f} | {ideal:.0f} "
                 f"| {result['chunks_per_second'] / ideal:.2f} | {os.getloadavg()[0]:.2f} |",
                 flush=True,
             )
@@ -208,7 +218,10 @@ def measure(arguments: argparse.Namespace, provider: Provider) -> None:
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         provider.call("rate_limit", limit, per_seconds=1.0)
         embedding.RATE_WINDOW_SECONDS = 1.0  # one-second windows stand for minutes
-        limited_floor = min(limit * batch, floor(batch, concurrency))
+        # Whole windows from the first one: N requests need ceil(N / limit) of them, the last
+        # request ending one request's time after its window opens.
+        needed = -(-arguments.chunks // batch)
+        limited_floor = arguments.chunks / ((-(-needed // limit) - 1) + latency + per_input * batch)
         ways = [
             ("the platform's retries, a 429 pausing all", {}, 0),
             (
