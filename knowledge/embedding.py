@@ -401,8 +401,9 @@ class _ProviderBudget:
     against EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_TOKENS_PER_MINUTE. A cache that fails
     (Redis down) limits nothing: the provider's own 429s still do."""
 
-    def __init__(self, name: str) -> None:
-        self._key = f"embedding-provider:{name}"
+    def __init__(self, name: str, endpoint: str) -> None:
+        # One account's limits: the model (in the name) on one endpoint. No key in the cache.
+        self._key = f"embedding-provider:{name}:{hashlib.sha256(endpoint.encode()).hexdigest()[:12]}"
 
     def paused_for(self) -> float:
         try:
@@ -509,7 +510,7 @@ class _OpenAIEmbeddingsClient(_BatchedEmbedder):
         self._model_name = model
         self._client = client
         self._dimension = dimension
-        self._budget = _ProviderBudget(name)
+        self._budget = _ProviderBudget(name, str(getattr(client, "base_url", "")))
         self._slots_lock = threading.Lock()
         self._slots: tuple[int, threading.BoundedSemaphore] | None = None
 
@@ -629,11 +630,11 @@ class _OpenAIEmbeddingsClient(_BatchedEmbedder):
                 if not patient:
                     raise
                 attempt += 1
-                if error.retry_after is not None:
+                if error.retry_after:
                     # At least what the provider asked, plus a little, so that the requests it
                     # paused together do not all come back in the same instant.
                     delay = error.retry_after * (1 + 0.2 * random.random()) + 0.01  # noqa: S311
-                else:
+                else:  # none, or 0 (which, repeated, would be a busy loop): back off
                     delay = _backoff_seconds(attempt)
                 if error.rate_limited:
                     self._budget.pause(delay)
