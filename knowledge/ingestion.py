@@ -188,13 +188,9 @@ def _set_progress(document: Document, *, stage: str, progress: float, status: st
 
 
 def _embed(texts: list[str], *, on_batch: Callable[[int], None]) -> np.ndarray:
-    embedder = get_embedder()
-    batch = max(settings.EMBEDDING_BATCH_SIZE, 1)
-    parts = []
-    for start in range(0, len(texts), batch):
-        parts.append(embedder.embed_passages(texts[start : start + batch]))
-        on_batch(min(start + batch, len(texts)))
-    return np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+    # One call: the embedder batches (a hosted one sends several batches at once), and reports
+    # each batch done here, in this thread.
+    return get_embedder().embed_passages(texts, on_progress=on_batch)
 
 
 def document_note_retry(*, tenant_id, document_id: int, message: str) -> None:
