@@ -325,6 +325,12 @@ CHAT_USER_REQUESTS_PER_MINUTE = env_int("CHAT_USER_REQUESTS_PER_MINUTE", 20)
 CHAT_MAX_MESSAGE_CHARACTERS = env_int("CHAT_MAX_MESSAGE_CHARACTERS", 4000)
 # Earlier messages read for the prompt's history window (then trimmed to the token budget).
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
+# A streamed answer's text after its first token goes out at most once every this many ms, the
+# pieces that arrived meanwhile in one `token` event (conversations/chat.py, `coalesced`); 0 sends
+# every provider delta as its own event.
+CHAT_STREAM_COALESCE_MS = env_int("CHAT_STREAM_COALESCE_MS", 40)
+if CHAT_STREAM_COALESCE_MS < 0:
+    raise ImproperlyConfigured("CHAT_STREAM_COALESCE_MS must be 0 (off) or more.")
 # A retrieved passage grounds an answer when it covers this share of the question's keyword
 # weight, or its embedding is this close (cosine); below both, the bot says it has no answer.
 CHAT_MIN_KEYWORD_COVERAGE = env_float("CHAT_MIN_KEYWORD_COVERAGE", 0.3)
