@@ -220,6 +220,20 @@ def start_web_server(port: int, *, server: str = "daphne", processes: int = 1) -
     return subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our interpreter, fixed arguments
 
 
+def stop_web_server(process: subprocess.Popen) -> None:
+    """SIGTERM, as a supervisor stops it; killed, with the workers it forked, if it still waits
+    for sockets after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        for child in _children(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        process.kill()
+        process.wait(timeout=10)
+
+
 def process_tree_cpu_seconds(process: subprocess.Popen) -> float:
     """CPU time (user + system) `process` and its children have used so far: a web server's
     processes (uvicorn's supervisor and the workers it forks)."""

@@ -66,6 +66,7 @@ from _environment import (
     start_local_provider,
     start_web_server,
     stop_milvus_server,
+    stop_web_server,
     versions,
     wait_for_port,
 )
@@ -552,8 +553,7 @@ def main() -> None:
     finally:
         for process in (web, provider):
             if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+                stop_web_server(process)
         stop_milvus_server(milvus)
         drop_database(maintenance, arguments.database)
 
