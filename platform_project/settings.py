@@ -177,7 +177,11 @@ if REDIS_URL:
                 # A socket waits for its groups' events with a blocking read of 5 s (channels_redis'
                 # BZPOPMIN); redis-py's default read timeout of 5 s would end that read with an
                 # error, killing every socket idle that long. The read timeout must be longer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # redis-py 8 bounds a pool at 100 connections and fails the 101st at once
+                # ("Too many connections"): of 200 sockets closing together, each leaving its
+                # groups, a dozen failed (bench/chat_streaming.py). Up to one a socket in flight;
+                # Redis itself takes 10,000 clients by default.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "prefix": env.str("CACHE_KEY_PREFIX", default="platform"),
             },
         }
