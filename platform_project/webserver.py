@@ -22,7 +22,9 @@ DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 # older one is deprecated), no per-message compression of WebSocket frames (uvicorn's default
 # compresses every frame: a streamed answer's small token frames gain nothing from it, and it was
 # the largest single cost of relaying them, about 200 µs a frame: docs/benchmark-notes.md), no lifespan
-# (Django has none), no access log (the platform logs its own requests), and no proxy headers:
+# (Django has none), no access log (the platform logs its own requests) and nothing below
+# warnings of uvicorn's own (at info it logs every WebSocket accepted with its query string: the
+# `?token=` of a chat or widget socket, a credential, in the logs), and no proxy headers:
 # the client address comes from X-Forwarded-For in the platform itself, as far as
 # TRUSTED_PROXY_COUNT says (tenants.throttling.client_address), so the rate limits count the
 # same address whichever server runs. Keep-alive: 75 s (uvicorn's default is 5 s), so that a
@@ -39,6 +41,8 @@ UVICORN_OPTIONS = (
     "--lifespan",
     "off",
     "--no-access-log",
+    "--log-level",
+    "warning",
     "--no-proxy-headers",
     "--timeout-keep-alive",
     "75",
