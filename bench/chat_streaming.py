@@ -29,7 +29,9 @@ streams are read straight from the provider with the `openai` client: the floor.
   `--cpu-questions` questions one at a time) / the machine's cores, whatever the number of web
   processes. The ratio of the platform's p50 to it says how much of the wait is queueing.
 - web CPU per answer: the CPU time the web server's processes used during a level, per
-  conversation and per token streamed (retrieval, the prompt, relaying the tokens, saving).
+  conversation and per token streamed (retrieval, the prompt, relaying the tokens, saving);
+  beside it the CPU the floor's client (this process) spent reading the same streams: reading a
+  token from the provider is work the platform cannot avoid either.
 - open loop (skipped with `--no-open-loop`): 200 conversations (`--background`) stream long answers while new
   questions arrive at a fixed rate on sockets already open; each rate runs `--step-seconds`, and
   rates rise as shares of the compute bound's rate (cores / CPU per question) until the arrivals'
@@ -213,7 +215,9 @@ def measure_level(
     cpu = process_tree_cpu_seconds(web)
     conversations = asyncio.run(platform_level(ws_base, tenant_id, tokens))
     web_cpu = (process_tree_cpu_seconds(web) - cpu) / level
+    reading = time.process_time()
     floor = asyncio.run(bare_level(provider_url, model, level))
+    floor_cpu = (time.process_time() - reading) / level
     measured = [item for item in conversations if "failure" not in item]
     failures = Counter(item["failure"] for item in conversations if "failure" in item)
     failed = ""
@@ -244,6 +248,7 @@ def measure_level(
         f"| {percentile(floor_delays, 0.5) * ms:.2f} / {percentile(floor_delays, 0.95) * ms:.2f} ms "
         f"| {overhead * ms:.2f} ms | {bound * ms:.1f} ms | {percentile(ttft, 0.5) / bound:.2f} "
         f"| {web_cpu * ms:.0f} ms ({web_cpu / token_count * 1e6:.0f} µs a token) "
+        f"| {floor_cpu * ms:.0f} ms ({floor_cpu / token_count * 1e6:.0f} µs a token) "
         f"| {level - len(measured)} |",
         flush=True,
     )
@@ -277,6 +282,8 @@ def measure_level(
         f"web CPU per answer, {level} conversation{'s' if level > 1 else ''}",
         web_cpu * ms,
         "ms",
+        floor=floor_cpu * ms,
+        floor_name="CPU of the floor's client reading the same stream",
         note=f"{token_count} tokens: {web_cpu / token_count * 1e6:.0f} µs of CPU a token, retrieval included",
     )
 
@@ -526,9 +533,9 @@ def main() -> None:
             print(
                 "| conversations | client TTFT p50 / p95 | retrieval p50 | floor TTFT p50 | added TTFT p50 / p95 "
                 "| token latency p50 / p95 | floor p50 / p95 | overhead per token | compute bound | TTFT p50 ÷ bound "
-                "| web CPU per answer | failed |"
+                "| web CPU per answer | floor's CPU per stream | failed |"
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for level in arguments.levels:
                 measure_level(
                     ws_base=ws_base,
