@@ -149,14 +149,16 @@ async def _converse(url: str, question: str) -> dict:
         await socket.send(json.dumps({"type": "message", "message": question}))
         first = None
         delays = []
+        frames = 0
         while True:
             event = json.loads(await asyncio.wait_for(socket.recv(), 300))
             if event["type"] == "token":
+                frames += 1
                 arrived = time.time()
                 first = first or time.perf_counter()
                 delays += [arrived - stamp for stamp in _sent_at(event["delta"])]
             elif event["type"] == "done":
-                return {"ttft": first - sent, "delays": delays, "timings": event["timings"]}
+                return {"ttft": first - sent, "delays": delays, "timings": event["timings"], "frames": frames}
             elif event["type"] == "error":
                 return {"failure": f"error event: {event['error']}"}
 
@@ -249,6 +251,7 @@ def measure_level(
         f"| {overhead * ms:.2f} ms | {bound * ms:.1f} ms | {percentile(ttft, 0.5) / bound:.2f} "
         f"| {web_cpu * ms:.0f} ms ({web_cpu / token_count * 1e6:.0f} µs a token) "
         f"| {floor_cpu * ms:.0f} ms ({floor_cpu / token_count * 1e6:.0f} µs a token) "
+        f"| {statistics.median(item['frames'] for item in measured):.0f} "
         f"| {level - len(measured)} |",
         flush=True,
     )
@@ -533,9 +536,9 @@ def main() -> None:
             print(
                 "| conversations | client TTFT p50 / p95 | retrieval p50 | floor TTFT p50 | added TTFT p50 / p95 "
                 "| token latency p50 / p95 | floor p50 / p95 | overhead per token | compute bound | TTFT p50 ÷ bound "
-                "| web CPU per answer | floor's CPU per stream | failed |"
+                "| web CPU per answer | floor's CPU per stream | token frames per answer p50 | failed |"
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for level in arguments.levels:
                 measure_level(
                     ws_base=ws_base,
