@@ -517,8 +517,12 @@ def main() -> None:
         web = start_web_server(web_port, server=arguments.server, processes=arguments.processes)
         wait_for_port(web_port, web)
         ws_base = f"ws://127.0.0.1:{web_port}"
-        # Warm-up of every process (model, index, imports): the kernel spreads connections.
-        asyncio.run(platform_level(ws_base, tenant_id, tokens[: 4 * arguments.processes]))
+        # Warm-up of every process (model, index, imports). Each loads the embedding model in
+        # the background at start; then enough conversations at once that the kernel, which
+        # hands a connection to whichever worker accepts first, gives every process some.
+        time.sleep(10)
+        for _ in range(2):
+            asyncio.run(platform_level(ws_base, tenant_id, tokens[: 10 * arguments.processes]))
 
         print(f"Machine: {machine()}")
         print(f"Versions: {versions('Django', 'channels', arguments.server, 'openai', 'websockets')}")
