@@ -39,4 +39,4 @@ EXPOSE 8000
 
 # platform_project/webserver.py: uvicorn with production's options (UVICORN_OPTIONS); it forks
 # WEB_CONCURRENCY worker processes (default 1; more need REDIS_URL: docs/scaling.md).
-CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--timeout-keep-alive", "75", "platform_project.asgi:application"]
+CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--no-proxy-headers", "--timeout-keep-alive", "75", "platform_project.asgi:application"]

@@ -209,25 +209,35 @@ def start_local_provider() -> tuple[subprocess.Popen, int]:
     return subprocess.Popen(command, cwd=ROOT), port  # noqa: S603 - our interpreter, fixed script
 
 
-def start_web_server(port: int) -> subprocess.Popen:
-    """One daphne process serving `platform_project.asgi` on `port`, in the environment that
-    prepare_environment set; `wait_for_port` tells when it serves."""
-    from platform_project.management.commands.serve import DAPHNE_OPTIONS
+def start_web_server(port: int, *, server: str = "daphne", processes: int = 1) -> subprocess.Popen:
+    """`server` ("daphne", "uvicorn" or "gunicorn") serving `platform_project.asgi` on `port` with
+    `processes` processes and the options production gives it (platform_project/webserver.py), in
+    the environment that prepare_environment set; `wait_for_port` tells when it serves. Production
+    runs uvicorn; daphne (one process) is what the older benchmarks measured."""
+    from platform_project.webserver import server_command
 
-    command = [
-        sys.executable,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-v",
-        "0",
-        *DAPHNE_OPTIONS,  # as `make run` and the image serve
-        "platform_project.asgi:application",
-    ]
+    command = server_command(server, host="127.0.0.1", port=port, workers=processes)
     return subprocess.Popen(command, cwd=ROOT)  # noqa: S603 - our interpreter, fixed arguments
+
+
+def stop_web_server(process: subprocess.Popen) -> None:
+    """SIGTERM, as a supervisor stops it; killed, with the workers it forked, if it still waits
+    for sockets after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        for child in _children(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        process.kill()
+        process.wait(timeout=10)
+
+
+def process_tree_cpu_seconds(process: subprocess.Popen) -> float:
+    """CPU time (user + system) `process` and its children have used so far: a web server's
+    processes (uvicorn's supervisor and the workers it forks)."""
+    return _cpu_seconds(process.pid) + sum(_cpu_seconds(child) for child in _children(process.pid))
 
 
 def http_request(

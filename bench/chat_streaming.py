@@ -1,15 +1,19 @@
 """What the platform adds to a streamed answer over WebSocket, at 1, 50 and 200 concurrent
-conversations on one server process.
+conversations, served as production serves them.
 
     .venv/bin/python bench/chat_streaming.py                       # 1, 50, 200 conversations
     .venv/bin/python bench/chat_streaming.py --levels 1 20 --tokens 50
+    .venv/bin/python bench/chat_streaming.py --processes 1          # one uvicorn worker
 
 A local provider (the test suite's wire server, OpenAI-compatible, in its own process) streams
 `--tokens` tokens `--pace` ms apart, each stamped with the time it was sent. The platform runs as
-in production: daphne serving `platform_project.asgi` in its own process (DEBUG off), a Milvus
-Lite server, one tenant with one document whose provider is that local server. At each level, N
-clients open sockets and ask at once. Then the same N streams are read straight from the
-provider with the `openai` client: the floor.
+in production: uvicorn with production's options (platform_project/webserver.py) and
+`--processes` worker processes (`--server daphne` for the one-process server measured before),
+DEBUG off, PostgreSQL (its own database, `--database`, created and dropped) and Redis (`--redis`:
+the cache and the channel layer, as several processes need), a Milvus Lite server, one tenant with
+one document whose provider is that local server. Without PostgreSQL or Redis it hands run_all.py
+a result marked skipped. At each level, N clients open sockets and ask at once. Then the same N
+streams are read straight from the provider with the `openai` client: the floor.
 
 - per-token latency: when a token reached the client minus when the provider sent it (same
   machine, same clock); the overhead is the platform's median minus the floor's;
@@ -21,8 +25,13 @@ provider with the `openai` client: the floor.
   machine, if the cores did nothing but their work and shared it perfectly: the provider floor
   at N + N x the CPU one question's retrieval costs (query embedding, the keyword statistics, the
   dense and sparse searches, the chunks read back: measured in the same run, the benchmark's
-  process plus the Milvus server's CPU time, over `--cpu-questions` questions one at a time)
-  / the cores. The ratio of the platform's p50 to it says how much of the wait is queueing.
+  process plus its PostgreSQL backend's plus the Milvus server's CPU time, over
+  `--cpu-questions` questions one at a time) / the machine's cores, whatever the number of web
+  processes. The ratio of the platform's p50 to it says how much of the wait is queueing.
+- web CPU per answer: the CPU time the web server's processes used during a level, per
+  conversation and per token streamed (retrieval, the prompt, relaying the tokens, saving);
+  beside it the CPU the floor's client (this process) spent reading the same streams: reading a
+  token from the provider is work the platform cannot avoid either.
 - open loop (skipped with `--no-open-loop`): 200 conversations (`--background`) stream long answers while new
   questions arrive at a fixed rate on sockets already open; each rate runs `--step-seconds`, and
   rates rise as shares of the compute bound's rate (cores / CPU per question) until the arrivals'
@@ -52,13 +61,18 @@ from _environment import (
     member_tokens,
     percentile,
     prepare_environment,
+    process_tree_cpu_seconds,
+    redis_unreachable,
     server_cpu_seconds,
+    skip,
     start_local_provider,
     start_web_server,
     stop_milvus_server,
+    stop_web_server,
     versions,
     wait_for_port,
 )
+from rls_overhead import drop_database, recreate_database, server_url
 
 
 def setup_tenant(provider_url: str, model: str, users: int, name: str = "Bench Co.") -> tuple[str, list[str]]:
@@ -74,30 +88,45 @@ OPEN_LOOP_SHARES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 def question_cpu_seconds(tenant_id: str, milvus, questions: int) -> float:
     """CPU seconds one question's retrieval costs (this process's CPU time, where the embedding
-    runs and the database is read, plus the Milvus server's), over `questions` questions asked one
-    at a time after a warm-up: the work, without any waiting."""
+    runs, plus its PostgreSQL backend's, where the database is read, plus the Milvus server's),
+    over `questions` questions asked one at a time after a warm-up: the work, without any waiting."""
+    from django.db import connection
+
     from knowledge import retrieval
     from tenants import rls
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(pk=tenant_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def database_cpu() -> float:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     with rls.scope(tenant.pk):
         for _ in range(3):
             retrieval.search(tenant=tenant, query=QUESTION, mode="hybrid")
-        process, index = time.process_time(), server_cpu_seconds(milvus)
+        process, index, database = time.process_time(), server_cpu_seconds(milvus), database_cpu()
         for _ in range(questions):
             retrieval.search(tenant=tenant, query=QUESTION, mode="hybrid")
-        spent = time.process_time() - process + server_cpu_seconds(milvus) - index
+        spent = time.process_time() - process + server_cpu_seconds(milvus) - index + database_cpu() - database
     return spent / questions
 
 
-def _sent_at(delta: str) -> float | None:
-    """The provider's send time stamped in a paced token (`w3@1764000000.123456 `)."""
-    _, _, stamp = delta.strip().partition("@")
-    try:
-        return float(stamp)
-    except ValueError:
-        return None
+def _sent_at(delta: str) -> list[float]:
+    """The provider's send times stamped in paced tokens (`w3@1764000000.123456 `): one a token,
+    several in a delta that carries the pieces that arrived together (conversations/chat.py,
+    `coalesced`)."""
+    stamps = []
+    for word in delta.split():
+        _, _, stamp = word.partition("@")
+        try:
+            stamps.append(float(stamp))
+        except ValueError:
+            continue
+    return stamps
 
 
 async def one_conversation(url: str, question: str) -> dict:
@@ -120,16 +149,16 @@ async def _converse(url: str, question: str) -> dict:
         await socket.send(json.dumps({"type": "message", "message": question}))
         first = None
         delays = []
+        frames = 0
         while True:
             event = json.loads(await asyncio.wait_for(socket.recv(), 300))
             if event["type"] == "token":
+                frames += 1
                 arrived = time.time()
                 first = first or time.perf_counter()
-                stamp = _sent_at(event["delta"])
-                if stamp is not None:
-                    delays.append(arrived - stamp)
+                delays += [arrived - stamp for stamp in _sent_at(event["delta"])]
             elif event["type"] == "done":
-                return {"ttft": first - sent, "delays": delays, "timings": event["timings"]}
+                return {"ttft": first - sent, "delays": delays, "timings": event["timings"], "frames": frames}
             elif event["type"] == "error":
                 return {"failure": f"error event: {event['error']}"}
 
@@ -157,9 +186,7 @@ async def one_bare_stream(client, model: str) -> dict:
             if content:
                 arrived = time.time()
                 first = first or time.perf_counter()
-                stamp = _sent_at(content)
-                if stamp is not None:
-                    delays.append(arrived - stamp)
+                delays += [arrived - stamp for stamp in _sent_at(content)]
     return {"ttft": first - sent, "delays": delays}
 
 
@@ -181,13 +208,18 @@ def measure_level(
     model: str,
     token_count: int,
     question_cpu: float,
+    web,
     results,
 ) -> None:
     """`len(tokens)` conversations at once through the platform, then as many streams straight
     from the provider (the floor); print a row of the table and record the headline figures."""
     level = len(tokens)
+    cpu = process_tree_cpu_seconds(web)
     conversations = asyncio.run(platform_level(ws_base, tenant_id, tokens))
+    web_cpu = (process_tree_cpu_seconds(web) - cpu) / level
+    reading = time.process_time()
     floor = asyncio.run(bare_level(provider_url, model, level))
+    floor_cpu = (time.process_time() - reading) / level
     measured = [item for item in conversations if "failure" not in item]
     failures = Counter(item["failure"] for item in conversations if "failure" in item)
     failed = ""
@@ -217,6 +249,9 @@ def measure_level(
         f"| {percentile(delays, 0.5) * ms:.2f} / {percentile(delays, 0.95) * ms:.2f} ms "
         f"| {percentile(floor_delays, 0.5) * ms:.2f} / {percentile(floor_delays, 0.95) * ms:.2f} ms "
         f"| {overhead * ms:.2f} ms | {bound * ms:.1f} ms | {percentile(ttft, 0.5) / bound:.2f} "
+        f"| {web_cpu * ms:.0f} ms ({web_cpu / token_count * 1e6:.0f} µs a token) "
+        f"| {floor_cpu * ms:.0f} ms ({floor_cpu / token_count * 1e6:.0f} µs a token) "
+        f"| {statistics.median(item['frames'] for item in measured):.0f} "
         f"| {level - len(measured)} |",
         flush=True,
     )
@@ -245,6 +280,14 @@ def measure_level(
         floor=percentile(floor_delays, 0.5) * ms,
         floor_name="provider read directly",
         note="; ".join(filter(None, [f"overhead per token {overhead * ms:.2f} ms", failed])),
+    )
+    results.figure(
+        f"web CPU per answer, {level} conversation{'s' if level > 1 else ''}",
+        web_cpu * ms,
+        "ms",
+        floor=floor_cpu * ms,
+        floor_name="CPU of the floor's client reading the same stream",
+        note=f"{token_count} tokens: {web_cpu / token_count * 1e6:.0f} µs of CPU a token, retrieval included",
     )
 
 
@@ -409,19 +452,50 @@ def main() -> None:
         "--background-pace", type=int, default=50, help="ms between the background answers' tokens"
     )
     parser.add_argument("--step-seconds", type=float, default=5.0, help="seconds each open-loop rate runs")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "daphne", "gunicorn"),
+        default="uvicorn",
+        help="production runs uvicorn",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=2, help="web processes (production: WEB_CONCURRENCY, 2 in compose)"
+    )
+    parser.add_argument(
+        "--coalesce-ms",
+        type=int,
+        help="CHAT_STREAM_COALESCE_MS for the server (default: the setting's; 0: one event a delta)",
+    )
+    parser.add_argument("--database", default="bench_chat", help="the database created, used and dropped")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="a Redis database of its own")
     add_results_argument(parser)
     arguments = parser.parse_args()
+    if arguments.database.startswith("test"):
+        raise SystemExit("database names test* belong to the test suite: choose another --database")
     results = Results(arguments.results)
     model = f"paced-{arguments.tokens}-{arguments.pace}"
 
+    url, maintenance = server_url(arguments.database)
+    skipped = redis_unreachable(arguments.redis) or recreate_database(maintenance, arguments.database)
+    if skipped:
+        skip(results, skipped)
+        return
+    import redis
+
+    redis.Redis.from_url(arguments.redis).flushdb()
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     milvus = prepare_environment(workdir, production=True)
     os.environ.update(
         {
+            "DATABASE_URL": url,
+            "REDIS_URL": arguments.redis,
             "CHAT_USER_REQUESTS_PER_MINUTE": "0",
             "EMBEDDING_THREADS": "1",
         }
     )
+    os.environ.pop("WEB_CONCURRENCY", None)  # the server is told its count
+    if arguments.coalesce_ms is not None:
+        os.environ["CHAT_STREAM_COALESCE_MS"] = str(arguments.coalesce_ms)
     web_port = _free_port()
     provider, provider_port = start_local_provider()
     web = None
@@ -436,27 +510,39 @@ def main() -> None:
         )
         arrivals = setup_tenant(provider_url, f"paced-20-{arguments.pace}", 1, "Bench arrivals")
         question_cpu = question_cpu_seconds(tenant_id, milvus, arguments.cpu_questions)
-        web = start_web_server(web_port)
+        from django.conf import settings
+        from django.db import connections
+
+        connections.close_all()  # the database is dropped at the end
+        web = start_web_server(web_port, server=arguments.server, processes=arguments.processes)
         wait_for_port(web_port, web)
         ws_base = f"ws://127.0.0.1:{web_port}"
-        asyncio.run(platform_level(ws_base, tenant_id, tokens[:1]))  # warm-up: model, index, imports
+        # Warm-up of every process (model, index, imports). Each loads the embedding model in
+        # the background at start; then enough conversations at once that the kernel, which
+        # hands a connection to whichever worker accepts first, gives every process some.
+        time.sleep(10)
+        for _ in range(2):
+            asyncio.run(platform_level(ws_base, tenant_id, tokens[: 10 * arguments.processes]))
 
         print(f"Machine: {machine()}")
-        print(f"Versions: {versions('Django', 'channels', 'daphne', 'openai', 'websockets')}")
+        print(f"Versions: {versions('Django', 'channels', arguments.server, 'openai', 'websockets')}")
         asyncio.run(bare_level(provider_url, model, 1))  # warm-up of the floor's client
         with results.section():
             print(
                 f"Provider: {arguments.tokens} tokens, {arguments.pace} ms apart, own process; "
-                "platform: one daphne process; "
+                f"platform: {arguments.server}, {arguments.processes} "
+                f"process{'es' if arguments.processes > 1 else ''}, PostgreSQL and Redis, "
+                f"token events coalesced every {settings.CHAT_STREAM_COALESCE_MS} ms; "
                 f"CPU per question's retrieval {question_cpu * 1000:.1f} ms "
-                f"(this process + Milvus, {arguments.cpu_questions} questions one at a time)\n"
+                f"(this process + its PostgreSQL backend + Milvus, {arguments.cpu_questions} questions "
+                "one at a time)\n"
             )
             print(
                 "| conversations | client TTFT p50 / p95 | retrieval p50 | floor TTFT p50 | added TTFT p50 / p95 "
                 "| token latency p50 / p95 | floor p50 / p95 | overhead per token | compute bound | TTFT p50 ÷ bound "
-                "| failed |"
+                "| web CPU per answer | floor's CPU per stream | token frames per answer p50 | failed |"
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for level in arguments.levels:
                 measure_level(
                     ws_base=ws_base,
@@ -466,6 +552,7 @@ def main() -> None:
                     model=model,
                     token_count=arguments.tokens,
                     question_cpu=question_cpu,
+                    web=web,
                     results=results,
                 )
             if not arguments.no_open_loop:
@@ -480,9 +567,9 @@ def main() -> None:
     finally:
         for process in (web, provider):
             if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+                stop_web_server(process)
         stop_milvus_server(milvus)
+        drop_database(maintenance, arguments.database)
 
 
 if __name__ == "__main__":

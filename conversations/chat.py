@@ -18,6 +18,7 @@ generator), the provider stream is closed with it and what was generated is save
 """
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -302,11 +303,75 @@ async def turn_answer(turn: Turn):
     A dependency lost on the way (the database connection dropped while reading the history or
     saving the answer) ends the stream with an error event, `database_unavailable` for
     instance, rather than breaking it off: the question is kept (`turn_start()` committed it),
-    the answer being generated is not."""
-    async with aclosing(_events(turn)) as events:
+    the answer being generated is not. Token events are coalesced (`coalesced`)."""
+    async with aclosing(coalesced(_events(turn), settings.CHAT_STREAM_COALESCE_MS / 1000)) as events:
         async for event in events:
             event.pop("saved_message", None)
             yield event
+
+
+def _merged(events: list[dict]) -> list[dict]:
+    """`events` with every run of token events joined into one."""
+    merged: list[dict] = []
+    for event in events:
+        if event["type"] == "token" and merged and merged[-1]["type"] == "token":
+            merged[-1] = {"type": "token", "delta": merged[-1]["delta"] + event["delta"]}
+        else:
+            merged.append(event)
+    return merged
+
+
+async def coalesced(events, seconds: float):
+    """`events` (an async iterator of chat events), with the token events that arrive within
+    `seconds` of the last one given joined into one: the first token goes out at once, as does a
+    token after a pause; then at most one token event every `seconds`, carrying all the text
+    that arrived meanwhile (deltas joined are still a delta: the client appends them). Other
+    events (`done`, `error`) keep their place and are never held back.
+
+    Relaying costs per event (JSON, a WebSocket frame or an SSE chunk, the socket write), not
+    per character: a provider streaming 100 deltas a second to hundreds of sockets spent the web
+    process's CPU on frames (bench/chat_streaming.py). `events` is read in a task of its own, so
+    that text keeps arriving while this waits; closing this generator (or cancelling its task)
+    cancels that reading, which the answer sees as its consumer going away."""
+    if seconds <= 0:
+        async with aclosing(events):
+            async for event in events:
+                yield event
+        return
+    queued: list[dict] = []
+    arrived = asyncio.Event()
+
+    async def read() -> None:
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    queued.append(event)
+                    arrived.set()
+        finally:
+            arrived.set()
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            batch = _merged(queued)
+            queued.clear()
+            for event in batch:
+                yield event
+            if reader.done() and not queued:
+                reader.result()  # the reader's exception, if it failed
+                return
+            if batch and batch[-1]["type"] == "token":
+                # Let the next pieces gather; the end of the answer wakes this at once.
+                await asyncio.wait((reader,), timeout=seconds)
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        elif not reader.cancelled():
+            reader.exception()  # raised above, or of no interest to a consumer that left early
 
 
 async def turn_answer_whole(turn: Turn) -> tuple[dict, Message | None]:

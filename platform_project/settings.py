@@ -177,7 +177,11 @@ if REDIS_URL:
                 # A socket waits for its groups' events with a blocking read of 5 s (channels_redis'
                 # BZPOPMIN); redis-py's default read timeout of 5 s would end that read with an
                 # error, killing every socket idle that long. The read timeout must be longer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # redis-py 8 bounds a pool at 100 connections and fails the 101st at once
+                # ("Too many connections"): of 200 sockets closing together, each leaving its
+                # groups, a dozen failed (bench/chat_streaming.py). Up to one a socket in flight;
+                # Redis itself takes 10,000 clients by default.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "prefix": env.str("CACHE_KEY_PREFIX", default="platform"),
             },
         }
@@ -334,6 +338,12 @@ CHAT_USER_REQUESTS_PER_MINUTE = env_int("CHAT_USER_REQUESTS_PER_MINUTE", 20)
 CHAT_MAX_MESSAGE_CHARACTERS = env_int("CHAT_MAX_MESSAGE_CHARACTERS", 4000)
 # Earlier messages read for the prompt's history window (then trimmed to the token budget).
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
+# A streamed answer's text after its first token goes out at most once every this many ms, the
+# pieces that arrived meanwhile in one `token` event (conversations/chat.py, `coalesced`); 0 sends
+# every provider delta as its own event.
+CHAT_STREAM_COALESCE_MS = env_int("CHAT_STREAM_COALESCE_MS", 40)
+if CHAT_STREAM_COALESCE_MS < 0:
+    raise ImproperlyConfigured("CHAT_STREAM_COALESCE_MS must be 0 (off) or more.")
 # A retrieved passage grounds an answer when it covers this share of the question's keyword
 # weight, or its embedding is this close (cosine); below both, the bot says it has no answer.
 CHAT_MIN_KEYWORD_COVERAGE = env_float("CHAT_MIN_KEYWORD_COVERAGE", 0.3)

@@ -19,8 +19,12 @@ PRODUCTION_SERVER = "uvicorn"
 DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 
 # uvicorn: uvloop and httptools (the fast paths), the sans-I/O `websockets` implementation (the
-# older one is deprecated), no lifespan
-# (Django has none), no access log (the platform logs its own requests), and no proxy headers:
+# older one is deprecated), no per-message compression of WebSocket frames (uvicorn's default
+# compresses every frame: a streamed answer's small token frames gain nothing from it, and it was
+# the largest single cost of relaying them, about 200 µs a frame: docs/benchmark-notes.md), no lifespan
+# (Django has none), no access log (the platform logs its own requests) and nothing below
+# warnings of uvicorn's own (at info it logs every WebSocket accepted with its query string: the
+# `?token=` of a chat or widget socket, a credential, in the logs), and no proxy headers:
 # the client address comes from X-Forwarded-For in the platform itself, as far as
 # TRUSTED_PROXY_COUNT says (tenants.throttling.client_address), so the rate limits count the
 # same address whichever server runs. Keep-alive: 75 s (uvicorn's default is 5 s), so that a
@@ -32,9 +36,13 @@ UVICORN_OPTIONS = (
     "httptools",
     "--ws",
     "websockets-sansio",
+    "--ws-per-message-deflate",
+    "false",
     "--lifespan",
     "off",
     "--no-access-log",
+    "--log-level",
+    "warning",
     "--no-proxy-headers",
     "--timeout-keep-alive",
     "75",

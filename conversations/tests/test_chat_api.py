@@ -97,7 +97,8 @@ def test_a_question_the_knowledge_does_not_cover_is_answered_with_no_invention(t
     assert "Ulaanbaatar" not in body["message"]["content"]
 
 
-def test_sse_streams_tokens_then_one_done_event_with_the_whole_message(tenant_a, knowledge_a):
+def test_sse_streams_tokens_then_one_done_event_with_the_whole_message(tenant_a, knowledge_a, settings):
+    settings.CHAT_STREAM_COALESCE_MS = 0  # every delta its own event (coalesced: test_websocket.py)
     response = stream(tenant_a, "What does the warranty not cover?")
 
     assert response.status_code == 200

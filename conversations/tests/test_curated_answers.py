@@ -49,8 +49,9 @@ def ask(people, text: str):
     ],
 )
 def test_a_matching_question_gets_the_curated_text_verbatim_with_no_provider_call(
-    question, tenant_a, returns_faq, milvus_uri
+    question, tenant_a, returns_faq, milvus_uri, settings
 ):
+    settings.CHAT_STREAM_COALESCE_MS = 0  # the pieces as they are cut (coalesced, they join in one)
     with wire_server() as server:
         use_provider(tenant_a, server, "gpt-test")
         events, message = ask(tenant_a, question)

@@ -19,7 +19,8 @@ from testsupport.wire_server import wire_server
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a, knowledge_a):
+def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a, knowledge_a, settings):
+    settings.CHAT_STREAM_COALESCE_MS = 0  # every delta its own event (coalesced: the next test)
     url = socket_url(live_asgi, tenant_a, "end_user")
 
     async def scenario():
@@ -37,6 +38,29 @@ def test_a_question_streams_tokens_then_done_with_citations(live_asgi, tenant_a,
     conversation = Conversation.objects.get(pk=done["conversation_id"])
     assert conversation.channel == "websocket"
     assert conversation.messages.count() == 2
+
+
+def test_token_events_are_coalesced_without_delaying_the_first(live_asgi, tenant_a, settings):
+    """40 tokens 20 ms apart (CHAT_STREAM_COALESCE_MS 100): the first goes out alone, at once;
+    then a frame carries the pieces of up to 100 ms; the frames join to exactly the answer."""
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    settings.CHAT_STREAM_COALESCE_MS = 100
+    with wire_server(api_key=None) as server:
+        use_provider(tenant_a, server, "paced-40-20", kind="openai_compatible")
+        url = socket_url(live_asgi, tenant_a, "end_user")
+
+        async def scenario():
+            async with connect(url) as socket:
+                await socket.send(json.dumps({"type": "message", "message": "Tell me everything."}))
+                return await until(socket, "done")
+
+        done, before = asyncio.run(scenario())
+
+    tokens = [event["delta"] for event in before if event["type"] == "token"]
+    assert "".join(tokens) == done["message"]["content"]
+    assert len(done["message"]["content"].split()) == 40
+    assert tokens[0].startswith("w0@") and len(tokens[0].split()) == 1  # the first token alone
+    assert 4 <= len(tokens) <= 20, tokens  # 0.8 s of answer in frames 100 ms apart
 
 
 def test_questions_of_two_sockets_are_prepared_side_by_side(live_asgi, tenant_a, settings, monkeypatch):

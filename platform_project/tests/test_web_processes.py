@@ -86,11 +86,16 @@ def test_the_sign_in_limit_counts_failures_made_on_either_process(web_processes,
 
 
 def test_an_answer_streams_token_by_token_from_the_production_server(web_processes, tenant_a, knowledge_a):
-    (server,) = web_processes(1)
+    """Every delta its own frame here (CHAT_STREAM_COALESCE_MS=0), frames never compressed: the
+    client offers permessage-deflate, as browsers do, and the server declines it
+    (platform_project/webserver.py)."""
+    (server,) = web_processes(1, CHAT_STREAM_COALESCE_MS="0")
     url = socket_url(server, tenant_a, "end_user")
 
     async def scenario():
         async with connect(url) as socket:
+            assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
+            assert "Sec-WebSocket-Extensions" not in socket.response.headers
             await socket.send(json.dumps({"type": "message", "message": "How long is the warranty?"}))
             return await until(socket, "done")
 

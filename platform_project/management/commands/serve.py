@@ -15,9 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from platform_project.observability import multiprocess_dir_prepare
-from platform_project.webserver import DAPHNE_OPTIONS, PRODUCTION_SERVER, server_command
-
-__all__ = ["DAPHNE_OPTIONS", "Command"]  # DAPHNE_OPTIONS: the benchmarks' daphne still reads it here
+from platform_project.webserver import PRODUCTION_SERVER, server_command
 
 
 def _port_open(host: str, port: int) -> bool:
