@@ -350,7 +350,6 @@ def _claim(*, tenant_id, document_id: int, batch: str | None) -> Document | None
 
 def _prepare(document: Document) -> _Prepared | Document:
     """Extract and chunk a document; answers it failed when it has no usable text."""
-    _set_progress(document, stage=Document.Stage.EXTRACTING, progress=0.05, status=Document.Status.PROCESSING)
     plan = Plan.objects.get(tenants__id=document.tenant_id)
     try:
         extracted = extraction.extract(
@@ -442,8 +441,7 @@ def documents_ingest(*, tenant_id, document_ids: list[int], batch: str | None = 
     batch_size = max(settings.EMBEDDING_BATCH_SIZE, 1)
     embedder = get_embedder()
     collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
-    # First: a document that fails removes its vectors from the collection, which must exist.
-    vector_index.ensure_collection(name=collection, dimension=embedder.dimension)
+    collection_ready = False
     started: list[_Prepared] = []  # extracted, not yet indexed, in order
 
     def embed_and_index(*, whole_batches_only: bool) -> None:
@@ -462,8 +460,9 @@ def documents_ingest(*, tenant_id, document_ids: list[int], batch: str | None = 
                     outcomes[prepared.document.pk] = indexed.status if indexed else "deleted"
 
     eager = current_app.conf.task_always_eager
+    claimed = 0  # a batch that gives way has always ingested one document first: it moves on
     for position, document_id in enumerate(document_ids):
-        if position and batch is not None and not eager and _others_waiting(tenant_id):
+        if claimed and batch is not None and not eager and _others_waiting(tenant_id):
             rest = document_ids[position:]
             _give_back(tenant_id=tenant_id, document_ids=rest, batch=batch)
             outcomes.update(dict.fromkeys(rest, "returned"))
@@ -472,6 +471,16 @@ def documents_ingest(*, tenant_id, document_ids: list[int], batch: str | None = 
         if document is None:
             outcomes[document_id] = "skipped"
             continue
+        claimed += 1
+        _set_progress(
+            document, stage=Document.Stage.EXTRACTING, progress=0.05, status=Document.Status.PROCESSING
+        )
+        if not collection_ready:
+            # Before anything else touches it: a document that fails removes its vectors from
+            # the collection, which must exist. If the index is down, the batch retries (and
+            # the processing document says why).
+            vector_index.ensure_collection(name=collection, dimension=embedder.dimension)
+            collection_ready = True
         prepared = _isolated(document, lambda document=document: _prepare(document), outcomes)
         if isinstance(prepared, _Prepared):
             started.append(prepared)
