@@ -75,6 +75,7 @@ class Benchmark:
 
 BENCHMARKS = [
     Benchmark("embedding_throughput.py", "Embedding throughput", quick=("--passages", "64")),
+    Benchmark("hosted_embeddings.py", "Hosted embeddings at network speed", quick=("--chunks", "1024")),
     Benchmark(
         "ingestion_throughput.py",
         "Ingestion throughput",

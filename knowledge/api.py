@@ -107,6 +107,38 @@ BULK_OUTPUT = inline_serializer(
 )
 
 
+class ProgressOutput(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Documents in the current wave: done and remaining.")
+    done = serializers.IntegerField(help_text="Of them, finished: ready or failed.")
+    failed = serializers.IntegerField(help_text="Of those done, failed.")
+    remaining = serializers.IntegerField(help_text="Still pending or processing.")
+    started_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the wave's oldest document joined the line; null with no wave."
+    )
+    rate_per_minute = serializers.FloatField(
+        allow_null=True, help_text="Documents finished per minute lately; null while too few finished."
+    )
+    seconds_left = serializers.IntegerField(
+        allow_null=True, help_text="Estimated from the rate; 0 when none remain, null without a rate."
+    )
+
+
+def progress_output(progress: selectors.IngestionProgress) -> dict:
+    return ProgressOutput(
+        {
+            "total": progress.total,
+            "done": progress.done,
+            "failed": progress.failed,
+            "remaining": progress.remaining,
+            "started_at": progress.started_at,
+            "rate_per_minute": None
+            if progress.rate_per_minute is None
+            else round(progress.rate_per_minute, 2),
+            "seconds_left": progress.seconds_left,
+        }
+    ).data
+
+
 class ChunkOutput(serializers.ModelSerializer):
     class Meta:
         model = Chunk
@@ -141,6 +173,7 @@ class DocumentViewSet(
         "list": Capability.READ_KNOWLEDGE,
         "retrieve": Capability.READ_KNOWLEDGE,
         "chunks": Capability.READ_KNOWLEDGE,
+        "progress": Capability.READ_KNOWLEDGE,
         "upload": Capability.MANAGE_DOCUMENTS,
         "bulk": Capability.MANAGE_DOCUMENTS,
         "destroy": Capability.MANAGE_DOCUMENTS,
@@ -247,6 +280,18 @@ class DocumentViewSet(
         return Response(
             {"queued": services.tenant_reindex(tenant=request.tenant)}, status=status.HTTP_202_ACCEPTED
         )
+
+    @extend_schema(
+        summary="How far the tenant's current wave of ingestion has gone (a bulk upload, a reindex)",
+        description="The wave: every document pending or processing, and those finished since the "
+        "oldest of them was uploaded or queued again (a wave just finished stays for ten minutes, then "
+        "`total` is 0). `rate_per_minute` counts documents finished over the last five minutes; "
+        "`seconds_left` is `remaining` at that rate, an estimate.",
+        responses=ProgressOutput,
+    )
+    @action(detail=False, methods=["get"])
+    def progress(self, request, tenant_id):
+        return Response(progress_output(selectors.ingestion_progress(tenant=request.tenant)))
 
     @extend_schema(summary="A document's chunks, in order", responses=ChunkOutput(many=True))
     @action(detail=True, methods=["get"])

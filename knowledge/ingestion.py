@@ -438,8 +438,13 @@ def documents_ingest(*, tenant_id, document_ids: list[int], batch: str | None = 
     task to retry the batch; a batch that gives way (another tenant's document is queued) hands
     the documents it has not started back to the tenant's line."""
     outcomes: dict[int, str] = {}
-    batch_size = max(settings.EMBEDDING_BATCH_SIZE, 1)
     embedder = get_embedder()
+    # Chunks sent to the embedder at a time, across documents: its batch (EMBEDDING_BATCH_SIZE
+    # for a local model), times the requests a hosted provider takes at once.
+    batch_size = max(
+        getattr(embedder, "batch_size", settings.EMBEDDING_BATCH_SIZE) * getattr(embedder, "concurrency", 1),
+        1,
+    )
     collection = vector_index.collection_name(embedder_name=embedder.name, dimension=embedder.dimension)
     collection_ready = False
     started: list[_Prepared] = []  # extracted, not yet indexed, in order

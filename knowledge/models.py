@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from tenants.models import Tenant, TenantOwnedModel
 
@@ -50,6 +51,9 @@ class Document(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ingested_at = models.DateTimeField(null=True, blank=True)
+    # When it last joined the line for ingestion: its upload, or the request to index it again
+    # (reindex, a web page fetched anew). The ingestion progress counts a wave of work from it.
+    queued_at = models.DateTimeField(default=timezone.now)
     # A page of a web source (kind `web`): the address it was fetched from (cited with the
     # page's passages) and when. Empty and null for uploaded files.
     source_url = models.URLField(max_length=2000, blank=True)
@@ -75,6 +79,8 @@ class Document(TenantOwnedModel):
                 condition=models.Q(status="pending", stage="queued"),
                 name="document_queued",
             ),
+            # The ingestion progress reads the documents finished lately (knowledge/selectors.py).
+            models.Index(fields=["tenant", "updated_at"], name="document_tenant_updated"),
         ]
 
     def __str__(self) -> str:

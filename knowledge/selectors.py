@@ -1,8 +1,23 @@
 """Every read of documents, chunks and keyword statistics; each takes the tenant."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Case, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.utils import timezone
 
 from knowledge.models import Chunk, Document, KeywordCorpus, TermFrequency
 from tenants.errors import NotFound
@@ -76,6 +91,97 @@ def queue_positions(*, tenant: Tenant, documents: Iterable[Document]) -> dict[in
             if len(positions) == len(wanted):
                 break
     return positions
+
+
+# The ingestion progress (see `ingestion_progress`).
+PROGRESS_RATE_WINDOW = timedelta(minutes=5)
+PROGRESS_LINGER = timedelta(minutes=10)
+PROGRESS_MIN_FINISHED = 3
+
+_FINISHED = (Document.Status.READY, Document.Status.FAILED)
+_UNFINISHED = (Document.Status.PENDING, Document.Status.PROCESSING)
+
+
+def _finished_since(moment) -> Q:
+    # A ready document's `updated_at` is its `ingested_at` or later, so this narrows by the index.
+    return Q(status__in=_FINISHED, updated_at__gte=moment, finished_at__gte=moment)
+
+
+@dataclass(frozen=True)
+class IngestionProgress:
+    total: int
+    done: int  # ready or failed
+    failed: int
+    started_at: datetime | None
+    rate_per_minute: float | None  # None: too few finished yet to tell
+    seconds_left: int | None  # None while the rate is unknown; 0 when nothing remains
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
+
+    @property
+    def active(self) -> bool:
+        return self.remaining > 0
+
+
+def ingestion_progress(*, tenant: Tenant, now: datetime | None = None) -> IngestionProgress:
+    """How far the tenant's current wave of ingestion has gone, for a person watching a bulk upload.
+
+    The wave is the work in hand: every document still pending or processing, and those that
+    finished (ready or failed) since the wave began. It began when the oldest of them joined the
+    line (`queued_at`: its upload, or the request to index it again), counting also the documents
+    finished in the last PROGRESS_LINGER, so that a wave just finished still shows "400 of 400
+    done" for a while, then disappears (total 0). A document finished at its `ingested_at` if
+    ready, its `updated_at` if failed.
+
+    The rate is the documents finished per minute over the last PROGRESS_RATE_WINDOW of the wave
+    (the whole wave when fewer than PROGRESS_MIN_FINISHED finished in that window); with fewer
+    than PROGRESS_MIN_FINISHED finished in the whole wave there is no rate yet, nor a time left.
+    The time left is what remains at that rate: documents ahead in another tenant's line or a
+    slower document make it an estimate, not a promise."""
+    now = now or timezone.now()
+    documents = Document.objects.for_tenant(tenant).annotate(
+        finished_at=Case(
+            When(status=Document.Status.READY, then=F("ingested_at")),
+            default=F("updated_at"),
+            output_field=DateTimeField(),
+        )
+    )
+    # Two queries: the wave's start, then the counts from it. (As one, with the start a scalar
+    # subquery, PostgreSQL runs that subquery once for each place it is named: slower.)
+    started_at = documents.filter(
+        Q(status__in=_UNFINISHED) | _finished_since(now - PROGRESS_LINGER)
+    ).aggregate(start=Min("queued_at"))["start"]
+    if started_at is None:
+        return IngestionProgress(0, 0, 0, None, None, None)
+    window_start = max(started_at, now - PROGRESS_RATE_WINDOW)
+    counts = documents.filter(Q(status__in=_UNFINISHED) | _finished_since(started_at)).aggregate(
+        total=Count("pk"),
+        done=Count("pk", filter=Q(status__in=_FINISHED)),
+        failed=Count("pk", filter=Q(status=Document.Status.FAILED)),
+        in_window=Count("pk", filter=Q(status__in=_FINISHED, finished_at__gte=window_start)),
+    )
+    finished, since = counts["in_window"], window_start
+    if finished < PROGRESS_MIN_FINISHED:
+        finished, since = counts["done"], started_at
+    minutes = (now - since).total_seconds() / 60
+    rate = finished / minutes if finished >= PROGRESS_MIN_FINISHED and minutes > 0 else None
+    remaining = counts["total"] - counts["done"]
+    if not remaining:
+        seconds_left = 0
+    elif rate is None:
+        seconds_left = None
+    else:
+        seconds_left = round(remaining / rate * 60)
+    return IngestionProgress(
+        total=counts["total"],
+        done=counts["done"],
+        failed=counts["failed"],
+        started_at=started_at,
+        rate_per_minute=rate,
+        seconds_left=seconds_left,
+    )
 
 
 def chunk_list(*, tenant: Tenant, document: Document | None = None) -> QuerySet[Chunk]:

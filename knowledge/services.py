@@ -176,11 +176,12 @@ def web_document_save(
                 for name, value in fields.items():
                     setattr(locked, name, value)
                 # Waits for its turn again, keeping its chunks until the new ones replace them.
-                locked.status, locked.stage, locked.progress, locked.error = (
+                locked.status, locked.stage, locked.progress, locked.error, locked.queued_at = (
                     Document.Status.PENDING,
                     Document.Stage.WAITING,
                     0.0,
                     "",
+                    timezone.now(),
                 )
                 locked.save()
                 document = locked
@@ -209,6 +210,7 @@ def _mark_for_reindex(documents) -> list[int]:
             stage=Document.Stage.WAITING,
             progress=0.0,
             error="",
+            queued_at=timezone.now(),
             updated_at=timezone.now(),
         )
     return ids

@@ -26,6 +26,7 @@ urlpatterns = [
         documents.as_view({"post": "reindex_all"}, throttle_classes=[TenantUploadThrottle]),
         name="document-reindex-all",
     ),
+    path(f"{prefix}/documents/progress", documents.as_view({"get": "progress"}), name="document-progress"),
     path(
         f"{prefix}/documents/<int:pk>",
         documents.as_view({"get": "retrieve", "delete": "destroy"}),

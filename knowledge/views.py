@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -129,6 +130,47 @@ def document_state(document: Document, positions: dict[int, int] | None = None) 
     }
 
 
+def progress_state(progress: selectors.IngestionProgress) -> dict:
+    """The tenant's ingestion progress for the page and its poll: the figures, and one line for a
+    person ("37 of 400 done · 12 documents/min · about 30 minutes left") in their language."""
+    parts = [_("%(done)s of %(total)s done") % {"done": progress.done, "total": progress.total}]
+    if progress.failed:
+        parts.append(_("%(count)s failed") % {"count": progress.failed})
+    if progress.active:
+        if progress.rate_per_minute is not None:
+            rate = progress.rate_per_minute
+            shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}".removesuffix(".0")
+            parts.append(
+                ngettext("%(rate)s document/min", "%(rate)s documents/min", 1 if shown == "1" else 2)
+                % {"rate": shown}
+            )
+        parts.append(time_left_text(progress.seconds_left))
+    return {
+        "total": progress.total,
+        "done": progress.done,
+        "failed": progress.failed,
+        "remaining": progress.remaining,
+        "active": progress.active,
+        "rate_per_minute": None if progress.rate_per_minute is None else round(progress.rate_per_minute, 2),
+        "seconds_left": progress.seconds_left,
+        "text": " · ".join(parts),
+    }
+
+
+def time_left_text(seconds: int | None) -> str:
+    if seconds is None:
+        return _("calculating the time left…")
+    if seconds < 60:
+        return _("less than a minute left")
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return ngettext("about %(count)s minute left", "about %(count)s minutes left", minutes) % {
+            "count": minutes
+        }
+    hours = round(minutes / 60)
+    return ngettext("about %(count)s hour left", "about %(count)s hours left", hours) % {"count": hours}
+
+
 class DocumentListView(TenantDashboardMixin, TemplateView):
     """The documents, with an upload form for those who may upload (POST, several files)."""
 
@@ -150,7 +192,9 @@ class DocumentListView(TenantDashboardMixin, TemplateView):
         positions = selectors.queue_positions(tenant=self.request.tenant, documents=page)
         for document in page:
             document.state = document_state(document, positions)
+        progress = progress_state(selectors.ingestion_progress(tenant=self.request.tenant))
         context.update(
+            progress=progress,
             page=page,
             status=status or "",
             search=search,
@@ -210,7 +254,8 @@ class DocumentListView(TenantDashboardMixin, TemplateView):
 
 
 class DocumentStatusView(TenantDashboardMixin, View):
-    """JSON for the list's poll: the state of the documents it shows (`?ids=1,2`)."""
+    """JSON for the list's poll: the state of the documents it shows (`?ids=1,2`) and the tenant's
+    ingestion progress (`progress`, see `progress_state`)."""
 
     capability = Capability.READ_KNOWLEDGE
 
@@ -221,7 +266,11 @@ class DocumentStatusView(TenantDashboardMixin, View):
         positions = selectors.queue_positions(tenant=request.tenant, documents=documents)
         states = [document_state(document, positions) for document in documents]
         return JsonResponse(
-            {"documents": states, "in_progress": any(state["status"] in IN_PROGRESS for state in states)}
+            {
+                "documents": states,
+                "in_progress": any(state["status"] in IN_PROGRESS for state in states),
+                "progress": progress_state(selectors.ingestion_progress(tenant=request.tenant)),
+            }
         )
 
 

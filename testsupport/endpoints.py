@@ -88,6 +88,9 @@ ENDPOINTS = [
     ),
     Endpoint("document-list", "get", "/v1/tenants/{tenant}/documents", Capability.READ_KNOWLEDGE, 200),
     Endpoint(
+        "document-progress", "get", "/v1/tenants/{tenant}/documents/progress", Capability.READ_KNOWLEDGE, 200
+    ),
+    Endpoint(
         "document-read", "get", "/v1/tenants/{tenant}/documents/{document}", Capability.READ_KNOWLEDGE, 200
     ),
     Endpoint(

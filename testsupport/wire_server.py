@@ -17,8 +17,9 @@ provider's own error format; `api_key=None` accepts any key (an open OpenAI-comp
 
 Embeddings are deterministic, deliberately unnormalised vectors (`server.vector_for(model,
 text)`), of the real model's dimension for the models in MODEL_DIMENSIONS and `default_dimension`
-for any other, in the float or base64 encoding the client asks for, listed out of order (clients
-must place them by their index). The model is the body's, or on Azure the deployment.
+for any other, in the float or base64 encoding the client asks for (always floats when
+`floats_only` is set, as some compatible servers answer), listed out of order (clients must place
+them by their index). The model is the body's, or on Azure the deployment.
 
 For chat, the model (Azure: the deployment) chooses the behaviour, so that one server serves
 every test:
@@ -38,9 +39,13 @@ every test:
 
 On every route a test may also tell the server to answer an error status (`fail_with`, for the
 next N requests or all of them) or to hold every request without answering (`stall_for`).
+Embeddings may take as long as a hosted provider's (`embedding_latency`: seconds per request plus
+seconds per input) and be rate limited as a provider's plan is (`rate_limit`: at most N requests
+per window of S seconds, the rest answered 429 with `retry-after-ms` saying when the window ends).
 
-Counters: `requests` (every request: route, model, headers, query, JSON body; `inputs` for the
-texts of an embeddings request), `active_streams` (streams being written now), `streams_started`,
+Counters: `requests` (every request: route, model, headers, query, JSON body, `received_at`;
+`inputs` for the texts of an embeddings request), `in_flight` and `max_in_flight` (requests being
+answered now, and the most at once), `rate_limited` (429s `rate_limit` answered), `active_streams` (streams being written now), `streams_started`,
 `streams_completed`, and `closed_early` (streams the client closed before their end: seen as a
 failed write or a closed socket between deltas). `wait_for(lambda: server.closed_early == 1)`
 polls for a condition the server reaches in its own threads. Requests run in daemon threads
@@ -86,6 +91,7 @@ class RecordedRequest:
     body: dict | None
     route: str  # openai, azure, anthropic, or unknown
     model: str
+    received_at: float = 0.0  # time.time() when its body was read
 
     @property
     def inputs(self) -> list[str]:
@@ -132,6 +138,13 @@ class WireServer:
         self.streams_completed = 0
         self.closed_early = 0
         self.last_usage: dict[str, int] | None = None
+        self.floats_only = False
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.rate_limited = 0
+        self._embedding_latency = (0.0, 0.0)
+        self._rate_limit: tuple[int, float] | None = None
+        self._rate_window: tuple[int, int] = (-1, 0)  # (window number, requests counted in it)
         self._flaky_seen: set[tuple[str, str]] = set()
         self._failures: list[_Failure] = []
         self._stall_seconds = 0.0
@@ -182,6 +195,16 @@ class WireServer:
         """Hold every request this long before answering (released early when the server stops)."""
         self._stall_seconds = seconds
 
+    def embedding_latency(self, seconds: float, *, per_input: float = 0.0) -> None:
+        """Answer each embeddings request after `seconds` plus `per_input` seconds per text, as a
+        hosted provider does (the wait holds no lock: requests wait side by side)."""
+        self._embedding_latency = (seconds, per_input)
+
+    def rate_limit(self, requests: int | None, *, per_seconds: float = 1.0) -> None:
+        """Admit at most `requests` requests per fixed window of `per_seconds` (None: no limit);
+        answer the others 429 with `retry-after-ms` until the window ends."""
+        self._rate_limit = None if requests is None else (requests, per_seconds)
+
     def dimension_for(self, model: str) -> int:
         return self.dimensions.get(model, self.default_dimension)
 
@@ -230,6 +253,32 @@ class WireServer:
                 return False
             self._flaky_seen.add((route, model))
             return True
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _over_rate_limit(self) -> float | None:
+        """Seconds until the window ends if this request is over the rate limit, else None."""
+        limit = self._rate_limit
+        if limit is None:
+            return None
+        requests, seconds = limit
+        now = time.time()
+        window = int(now // seconds)
+        with self._lock:
+            current, counted = self._rate_window
+            counted = counted + 1 if current == window else 1
+            self._rate_window = (window, counted)
+            if counted <= requests:
+                return None
+            self.rate_limited += 1
+        return (window + 1) * seconds - now
 
     def _next_failure(self) -> _Failure | None:
         with self._lock:
@@ -325,10 +374,13 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
             self._send_json(404, _openai_error(404, "not found", "invalid_request_error"))
 
         def do_POST(self) -> None:  # noqa: N802
+            server._enter()
             try:
                 self._post()
             except (*_DISCONNECTED, ClientGone):
                 self.close_connection = True
+            finally:
+                server._leave()
 
         def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
             self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
@@ -421,7 +473,9 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
             else:
                 route, model = "unknown", ""
             with server._lock:
-                server.requests.append(RecordedRequest("POST", url.path, query, headers, body, route, model))
+                server.requests.append(
+                    RecordedRequest("POST", url.path, query, headers, body, route, model, time.time())
+                )
 
             if server._stall_seconds:
                 server._released.wait(server._stall_seconds)
@@ -430,6 +484,10 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(
                     failure.status, _failure_payload(route, failure.status, failure.message), failure.headers
                 )
+                return
+            wait = server._over_rate_limit()
+            if wait is not None:
+                self._fail(route, 429, {"retry-after-ms": str(max(1, round(wait * 1000)))})
                 return
             if route == "unknown":
                 self._send_json(404, _openai_error(404, f"no route for {url.path}", "invalid_request_error"))
@@ -513,7 +571,10 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
             ):
                 self._bad_request("openai", "'$.input' is invalid.")
                 return
-            as_base64 = body.get("encoding_format") == "base64"
+            seconds, per_input = server._embedding_latency
+            if seconds or per_input:
+                server._released.wait(seconds + per_input * len(texts))
+            as_base64 = body.get("encoding_format") == "base64" and not server.floats_only
             data = []
             for index, text in enumerate(texts):
                 vector = server.vector_for(model, text)

@@ -149,7 +149,8 @@ def test_the_list_needs_no_query_per_document(tenant_a, django_assert_max_num_qu
             uploaded_by=tenant_a.tenant_admin,
         )
     client = signed_in(tenant_a.agent)
-    with django_assert_max_num_queries(11):  # one of them the pending documents' places in line
+    # One of them the pending documents' places in line, two the ingestion progress.
+    with django_assert_max_num_queries(13):
         response = client.get(dashboard_url("documents", tenant_a))
     assert len(response.context["page"].object_list) == 20
     pending = client.get(dashboard_url("documents", tenant_a), {"status": "pending", "search": "Doc 1"})

@@ -363,3 +363,55 @@ def test_english_documents_get_larger_chunks_than_chinese_ones(tenant_a, eager_i
 
     assert uploaded(tenant_a, "terms.txt", english.encode()).chunks.count() == 1
     assert uploaded(tenant_a, "條款.txt", chinese.encode()).chunks.count() >= 2
+
+
+# --- A hosted embedding provider -----------------------------------------------------------------
+
+
+def test_a_hosted_embedder_ingests_in_concurrent_batches_and_reports_progress(
+    tenant_a, eager_ingestion, settings, monkeypatch
+):
+    from knowledge import embedding, ingestion
+    from testsupport.wire_server import wire_server
+
+    recorded = []
+    set_progress = ingestion._set_progress
+
+    def recording(document, *, stage, progress: float, status=None):
+        recorded.append((stage, progress))
+        set_progress(document, stage=stage, progress=progress, status=status)
+
+    monkeypatch.setattr(ingestion, "_set_progress", recording)
+    paragraphs = [
+        f"第{number}節：本產品可連續運作{number}小時，請定期清潔濾網並檢查電源線。" for number in range(300)
+    ]
+    with wire_server(api_key="test-key", default_dimension=8) as server:
+        server.embedding_latency(0.1)
+        settings.EMBEDDING_PROVIDER = "openai"
+        settings.EMBEDDING_MODEL = "fake-embedding"
+        settings.OPENAI_API_KEY = "test-key"
+        settings.OPENAI_BASE_URL = server.base_url
+        settings.EMBEDDING_HOSTED_BATCH_SIZE = 4
+        settings.EMBEDDING_CONCURRENCY = 3
+        embedding.clear_embedder_cache()
+        try:
+            document = uploaded(tenant_a, "manual.txt", "\n\n".join(paragraphs).encode())
+            document.refresh_from_db()
+
+            assert document.status == "ready", document.error
+            assert document.chunk_count > 12
+            assert document.chunk_count == vector_count(document)
+            # Less the request that learns the unknown model's dimension.
+            sizes = [
+                len(request.inputs)
+                for request in server.embedding_requests
+                if request.inputs != ["dimension"]
+            ]
+            assert sum(sizes) == document.chunk_count and max(sizes) == 4
+            assert 1 < server.max_in_flight <= 3
+        finally:
+            embedding.clear_embedder_cache()
+    embedding_progress = [value for stage, value in recorded if stage == "embedding"]
+    assert len(embedding_progress) > 3
+    assert embedding_progress == sorted(embedding_progress)
+    assert embedding_progress[-1] == pytest.approx(0.9)

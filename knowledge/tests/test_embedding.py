@@ -298,7 +298,7 @@ def openai_settings(settings, openai_server):
     settings.EMBEDDING_MODEL = "fake-embedding"
     settings.OPENAI_API_KEY = "test-key"
     settings.OPENAI_BASE_URL = openai_server.base_url
-    settings.EMBEDDING_BATCH_SIZE = 2
+    settings.EMBEDDING_HOSTED_BATCH_SIZE = 2
     return settings
 
 
@@ -309,7 +309,7 @@ def azure_settings(settings, openai_server):
     settings.AZURE_OPENAI_ENDPOINT = openai_server.root_url
     settings.AZURE_OPENAI_API_KEY = "test-key"
     settings.AZURE_OPENAI_API_VERSION = "2024-10-21"
-    settings.EMBEDDING_BATCH_SIZE = 2
+    settings.EMBEDDING_HOSTED_BATCH_SIZE = 2
     return settings
 
 
@@ -326,15 +326,27 @@ def test_openai_sends_batches_and_returns_normalised_vectors_in_order(openai_set
 
     assert isinstance(embedder, OpenAIEmbedder)
     assert embedder.name == "openai-fake-embedding"
-    assert [request.inputs for request in openai_server.embedding_requests] == [
+    # Sent side by side (EMBEDDING_CONCURRENCY), so they arrive in any order.
+    assert sorted(request.inputs for request in openai_server.embedding_requests) == [
+        ["five"],
         ["one", "two"],
         ["three", "four"],
-        ["five"],
     ]
     assert {request.headers["authorization"] for request in openai_server.requests} == {"Bearer test-key"}
     assert vectors.shape == (5, 8)
     assert embedder.dimension == 8
     assert_unit_rows(vectors)
+    np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
+
+
+@pytest.mark.parametrize("floats_only", [False, True], ids=["base64", "floats"])
+def test_openai_reads_vectors_in_base64_or_as_floats(openai_settings, openai_server, floats_only):
+    openai_server.floats_only = floats_only  # some compatible servers ignore encoding_format
+    texts = ["one", "two", "three"]
+
+    vectors = get_embedder().embed_passages(texts)
+
+    assert {request.body["encoding_format"] for request in openai_server.embedding_requests} == {"base64"}
     np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
 
 
@@ -375,15 +387,17 @@ def test_openai_refuses_vectors_of_another_dimension_than_the_models():
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
-def test_openai_transient_errors_raise_embedding_unavailable_without_retrying(
+def test_openai_query_transient_errors_raise_embedding_unavailable_without_retrying(
     openai_settings, openai_server, status
 ):
-    openai_server.fail_with(status)
+    openai_server.fail_with(status, headers={"retry-after-ms": "10"})
 
     with pytest.raises(EmbeddingUnavailable, match=str(status)):
-        get_embedder().embed_passages(["hello"])
+        get_embedder().embed_query("hello")
+    with pytest.raises(EmbeddingUnavailable, match=str(status)):
+        get_embedder().embed_queries(["hello", "again"])
 
-    assert len(openai_server.requests) == 1  # the client itself never retries: the task does
+    assert len(openai_server.requests) == 2  # a search fails fast: never retried
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
@@ -405,7 +419,7 @@ def test_openai_wrong_api_key_is_a_permanent_embedding_error(openai_settings, op
     assert not isinstance(caught.value, EmbeddingUnavailable)
 
 
-def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(openai_server):
+def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(openai_server, settings):
     openai_server.stall_for(10)
     embedder = OpenAIEmbedder(
         model="fake-embedding", api_key="test-key", base_url=openai_server.base_url, timeout=1.0
@@ -413,9 +427,14 @@ def test_openai_stalled_server_raises_embedding_unavailable_within_the_timeout(o
 
     started = time.monotonic()
     with pytest.raises(EmbeddingUnavailable):
-        embedder.embed_passages(["hello"])
-
+        embedder.embed_query("hello")
     assert time.monotonic() - started < 3
+
+    settings.EMBEDDING_RETRY_SECONDS = 2  # passages try again until this much time has passed
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable, match="gave up after 2 attempts"):
+        embedder.embed_passages(["hello"])
+    assert time.monotonic() - started < 4
 
 
 def test_openai_timeout_comes_from_the_module_constant(openai_settings, openai_server, monkeypatch):
@@ -460,9 +479,24 @@ def test_azure_calls_the_deployment_with_its_key_and_api_version(azure_settings,
     assert embedder.name == "azure-support-embeddings"
     requests = openai_server.embedding_requests
     assert [request.path for request in requests] == ["/openai/deployments/support-embeddings/embeddings"] * 2
-    assert [request.inputs for request in requests] == [["退貨", "shipping"], ["密碼"]]
+    assert sorted(request.inputs for request in requests) == [["密碼"], ["退貨", "shipping"]]  # side by side
     assert {request.query["api-version"][0] for request in requests} == {"2024-10-21"}
     assert {request.headers["api-key"] for request in requests} == {"test-key"}
+    np.testing.assert_allclose(
+        vectors, expected_vectors(openai_server, "support-embeddings", texts), atol=1e-6
+    )
+
+
+def test_azure_passages_wait_out_a_429_and_succeed(azure_settings, openai_server):
+    openai_server.fail_with(429, times=1, headers={"retry-after": "1"})
+    texts = ["退貨", "shipping", "密碼"]
+
+    started = time.monotonic()
+    vectors = get_embedder().embed_passages(texts)
+
+    assert time.monotonic() - started >= 1.0
+    assert len(openai_server.embedding_requests) == 3  # two batches, one of them twice
+    assert all(request.route == "azure" for request in openai_server.embedding_requests)
     np.testing.assert_allclose(
         vectors, expected_vectors(openai_server, "support-embeddings", texts), atol=1e-6
     )
@@ -509,6 +543,276 @@ def test_azure_stalled_server_raises_embedding_unavailable_within_the_timeout(op
         embedder.embed_query("hello")
 
     assert time.monotonic() - started < 3
+
+
+# --- Hosted providers in bulk: batching, concurrency, 429s, rate limits ---------------------------
+
+
+def numbered(count: int, *, width: int = 0) -> list[str]:
+    return [f"passage {index:0{width}d}" for index in range(count)]
+
+
+def test_openai_splits_a_long_list_at_the_apis_input_limit_and_keeps_order(openai_settings, openai_server):
+    openai_settings.EMBEDDING_HOSTED_BATCH_SIZE = 5000  # more than the API takes
+    texts = numbered(2500)
+
+    vectors = get_embedder().embed_passages(texts)
+
+    requests = openai_server.embedding_requests
+    assert sorted(len(request.inputs) for request in requests) == [452, 2048]
+    assert sorted(text for request in requests for text in request.inputs) == sorted(texts)
+    np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
+
+
+def test_openai_splits_batches_at_the_token_budget(openai_settings, openai_server, monkeypatch):
+    monkeypatch.setattr(embedding, "MAX_TOKENS_PER_REQUEST", 100)
+    openai_settings.EMBEDDING_HOSTED_BATCH_SIZE = 100
+    english = [f"{index} " + "x" * 58 for index in range(9)]  # 60 ASCII characters: 21 tokens
+    chinese = ["退" * 30, "貨" * 30]  # 61 tokens each: one a request
+
+    vectors = get_embedder().embed_passages(english + chinese)
+
+    # 4 × 21 = 84 tokens; the ninth English one (21) and a Chinese one (61) make 82; then 61.
+    assert sorted(request.inputs for request in openai_server.embedding_requests) == [
+        english[0:4],
+        english[4:8],
+        [english[8], chinese[0]],
+        [chinese[1]],
+    ]
+    np.testing.assert_allclose(
+        vectors, expected_vectors(openai_server, "fake-embedding", english + chinese), atol=1e-6
+    )
+
+
+def test_estimated_tokens_err_on_the_high_side():
+    english = "Orders ship within two business days and usually arrive in three to five days."
+
+    assert embedding.estimated_tokens(english) >= len(english) / 4
+    assert embedding.estimated_tokens(RETURNS_PASSAGE_ZH) >= 1.5 * len(RETURNS_PASSAGE_ZH)
+
+
+def test_openai_sends_requests_side_by_side_up_to_the_concurrency(openai_settings, openai_server):
+    openai_settings.EMBEDDING_CONCURRENCY = 3
+    openai_server.embedding_latency(0.5)
+    texts = numbered(12)  # 6 requests of 2
+    progress = []
+
+    started = time.monotonic()
+    vectors = get_embedder().embed_passages(texts, on_progress=progress.append)
+    elapsed = time.monotonic() - started
+
+    assert openai_server.max_in_flight == 3
+    assert elapsed < 6 * 0.5  # one after another could not be faster (1 s at best side by side)
+    assert progress == sorted(progress) and progress[-1] == 12 and len(progress) >= 2
+    np.testing.assert_allclose(vectors, expected_vectors(openai_server, "fake-embedding", texts), atol=1e-6)
+
+
+def test_openai_concurrency_bounds_the_process_not_each_call(openai_settings, openai_server):
+    openai_settings.EMBEDDING_CONCURRENCY = 2
+    openai_server.embedding_latency(0.2)
+    embedder = get_embedder()
+    errors = []
+
+    def embed(prefix: str) -> None:
+        try:
+            embedder.embed_passages([f"{prefix} {index}" for index in range(8)])
+        except EmbeddingError as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    callers = [threading.Thread(target=embed, args=(name,)) for name in ("first", "second", "third")]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+
+    assert errors == []
+    assert len(openai_server.embedding_requests) == 12
+    assert openai_server.max_in_flight == 2
+
+
+def test_openai_concurrency_one_sends_one_request_at_a_time(openai_settings, openai_server):
+    openai_settings.EMBEDDING_CONCURRENCY = 1
+    openai_server.embedding_latency(0.05)
+
+    get_embedder().embed_passages(numbered(6))
+
+    assert [request.inputs for request in openai_server.embedding_requests] == [
+        ["passage 0", "passage 1"],
+        ["passage 2", "passage 3"],
+        ["passage 4", "passage 5"],
+    ]
+    assert openai_server.max_in_flight == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [pytest.param({"retry-after": "1"}, id="retry-after"), pytest.param({"retry-after-ms": "1000"}, id="ms")],
+)
+def test_openai_passages_wait_out_a_429_and_succeed(openai_settings, openai_server, headers):
+    openai_settings.EMBEDDING_HOSTED_BATCH_SIZE = 10
+    openai_server.fail_with(429, times=1, headers=headers)
+
+    started = time.monotonic()
+    vectors = get_embedder().embed_passages(["hello", "world"])
+
+    assert time.monotonic() - started >= 1.0
+    assert [request.inputs for request in openai_server.embedding_requests] == [["hello", "world"]] * 2
+    np.testing.assert_allclose(
+        vectors, expected_vectors(openai_server, "fake-embedding", ["hello", "world"]), atol=1e-6
+    )
+
+
+def test_openai_a_429_pauses_every_embedder_of_the_provider(openai_settings, openai_server):
+    # Another process's embedder is another object: only the cache (Redis) carries the pause.
+    openai_server.fail_with(429, times=1, headers={"retry-after": "1"})
+    first, second = get_embedder(), embedding._configuration()[1]()
+    assert first is not second
+
+    started = time.monotonic()
+    first.embed_passages(["hello"])
+    first_done = time.monotonic()
+    second.embed_passages(["world"])
+
+    assert first_done - started >= 1.0
+    # The second waited for nothing: the pause was over. Now the other way round, in parallel:
+    openai_server.fail_with(429, times=1, headers={"retry-after": "1"})
+    outcome = {}
+    paused = threading.Thread(target=lambda: outcome.setdefault("first", first.embed_passages(["again"])))
+    paused.start()
+    assert openai_server.wait_for(lambda: first._budget.paused_for() > 0)  # the 429 answered
+    asked = time.monotonic()
+    second.embed_passages(["other"])
+    waited = time.monotonic() - asked
+    paused.join()
+
+    assert waited >= 0.8  # held by the first one's pause, not sent into the limit
+    assert len(openai_server.embedding_requests) == 6
+
+
+def test_retry_after_reads_milliseconds_seconds_and_dates():
+    import email.utils
+
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+
+    assert embedding._retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert embedding._retry_after({"retry-after": "2"}) == 2.0
+    assert 55 <= embedding._retry_after({"retry-after": in_a_minute}) <= 61
+    assert embedding._retry_after({"retry-after": "soon"}) is None
+    assert embedding._retry_after({}) is None
+
+
+def test_openai_a_retry_after_of_zero_backs_off_rather_than_spin(openai_settings, openai_server):
+    openai_server.fail_with(429, times=2, headers={"retry-after": "0"})
+
+    started = time.monotonic()
+    get_embedder().embed_passages(["hello"])
+
+    assert len(openai_server.embedding_requests) == 3
+    assert time.monotonic() - started >= 0.5  # 0.25–0.5 s, then 0.5–1 s
+
+
+def test_openai_5xx_is_retried_with_backoff(openai_settings, openai_server):
+    openai_server.fail_with(503, times=2)
+
+    started = time.monotonic()
+    vector = get_embedder().embed_passages(["hello"])
+    elapsed = time.monotonic() - started
+
+    assert vector.shape == (1, 8)
+    assert len(openai_server.embedding_requests) == 3
+    assert 0.5 <= elapsed < 3  # 0.25–0.5 s, then 0.5–1 s
+
+
+def test_openai_persistent_429_ends_in_embedding_unavailable_within_the_retry_time(
+    openai_settings, openai_server
+):
+    openai_settings.EMBEDDING_RETRY_SECONDS = 2
+    openai_server.fail_with(429, headers={"retry-after-ms": "200"})
+
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable, match="gave up after"):
+        get_embedder().embed_passages(numbered(6))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.5
+    assert len(openai_server.embedding_requests) >= 4  # tried again, not given up at once
+
+
+def test_openai_a_retry_after_beyond_the_retry_time_gives_up_at_once(openai_settings, openai_server):
+    openai_settings.EMBEDDING_RETRY_SECONDS = 5
+    openai_server.fail_with(429, headers={"retry-after": "60"})
+
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable, match="429"):
+        get_embedder().embed_passages(["hello"])
+
+    assert time.monotonic() - started < 1
+    assert len(openai_server.embedding_requests) == 1
+
+
+def test_openai_a_permanent_error_in_one_batch_fails_the_call_at_once(openai_settings, openai_server):
+    openai_server.fail_with(400, times=1, message="the provider refuses")
+
+    with pytest.raises(EmbeddingError, match="the provider refuses") as caught:
+        get_embedder().embed_passages(numbered(8))
+
+    assert not isinstance(caught.value, EmbeddingUnavailable)
+
+
+def test_openai_requests_per_minute_keep_under_the_providers_limit(
+    openai_settings, openai_server, monkeypatch
+):
+    # One-second windows stand for minutes: 120 a minute is 2 a window.
+    monkeypatch.setattr(embedding, "RATE_WINDOW_SECONDS", 1.0)
+    openai_settings.EMBEDDING_REQUESTS_PER_MINUTE = 120
+    # The provider allows 4 a second: 2 sent late in one window may arrive in the next.
+    openai_server.rate_limit(4, per_seconds=1.0)
+    first, second = get_embedder(), embedding._configuration()[1]()  # two processes' embedders
+
+    started = time.monotonic()
+    callers = [
+        threading.Thread(target=embedder.embed_passages, args=(numbered(6, width=index + 1),))
+        for index, embedder in enumerate((first, second))
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    elapsed = time.monotonic() - started
+
+    assert len(openai_server.embedding_requests) == 6
+    assert openai_server.rate_limited == 0  # without the bound, 4 at once and 429s
+    assert elapsed >= 1.0  # 6 requests at 2 a window: three windows, the first one partial
+
+
+def test_openai_tokens_per_minute_bound_each_request_and_each_window(
+    openai_settings, openai_server, monkeypatch
+):
+    monkeypatch.setattr(embedding, "RATE_WINDOW_SECONDS", 1.0)
+    openai_settings.EMBEDDING_HOSTED_BATCH_SIZE = 100
+    openai_settings.EMBEDDING_TOKENS_PER_MINUTE = 50 * 60  # 50 a window
+    texts = [f"{index} " + "x" * 58 for index in range(5)]  # 21 tokens each: 2 a request
+
+    started = time.monotonic()
+    get_embedder().embed_passages(texts)
+
+    assert sorted(len(request.inputs) for request in openai_server.embedding_requests) == [1, 2, 2]
+    assert time.monotonic() - started >= 1.0  # one request a window
+
+
+def test_openai_rate_limit_that_leaves_no_room_in_time_raises_at_once(openai_settings, openai_server):
+    openai_settings.EMBEDDING_REQUESTS_PER_MINUTE = 1
+    openai_settings.EMBEDDING_RETRY_SECONDS = 5
+    if time.time() % 60 > 52:  # the window would end within the retry time: start in the next
+        time.sleep(60.5 - time.time() % 60)
+
+    get_embedder().embed_passages(["first"])  # the minute's one request
+    started = time.monotonic()
+    with pytest.raises(EmbeddingUnavailable, match="EMBEDDING_REQUESTS_PER_MINUTE"):
+        get_embedder().embed_passages(["second"])
+
+    assert time.monotonic() - started < 1
+    assert len(openai_server.embedding_requests) == 1
 
 
 # --- get_embedder --------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def test_a_crawl_then_two_resyncs_add_update_keep_and_remove_exactly_the_right_p
     site.page("/news", "News", "<p>The summer sale replaces the spring one: thirty percent off fans.</p>")
     site.remove("/gone")
     news_id = documents[site.url("/news")].pk
+    queued = {url: document.queued_at for url, document in documents.items()}
     second = _sync(source)
     outcomes = _outcomes(second)
     assert outcomes[site.url("/news")][0] == "updated"
@@ -83,6 +84,9 @@ def test_a_crawl_then_two_resyncs_add_update_keep_and_remove_exactly_the_right_p
     assert site.fetched("/shipping") == 2 and site.fetched("/old-shipping") == 2
     news = documents[site.url("/news")]
     assert news.pk == news_id and news.status == "ready"  # re-ingested in place, no duplicate
+    # The changed page joined the line again (the ingestion progress counts it from then).
+    assert news.queued_at > queued[site.url("/news")]
+    assert documents[site.url("/returns")].queued_at == queued[site.url("/returns")]
     news_text = " ".join(Chunk.objects.filter(document=news).values_list("text", flat=True))
     assert "summer sale" in news_text and "spring sale" not in news_text
 

@@ -220,6 +220,8 @@
               counts[result.outcome] += 1;
               show(result);
             });
+            // The progress of their indexing shows above the list while the rest is sent.
+            if (counts.created) document.dispatchEvent(new CustomEvent("documents:uploaded"));
             sent += batch.length;
             next();
           })
@@ -234,24 +236,44 @@
     reload.addEventListener("click", function () { window.location.reload(); });
   }
 
-  // While a document is pending or processing, its row refreshes itself.
+  // While a document is pending or processing, its row refreshes itself; while the tenant's
+  // documents are being indexed, the progress line and bar above the list do too (also from
+  // the moment an upload on this page created documents).
   function pollDocuments() {
     var table = document.querySelector("table[data-documents]");
-    if (!table || table.dataset.polling !== "on") return;
-    var ids = Array.prototype.map.call(table.querySelectorAll("tr[data-document-id]"), function (row) {
+    var meter = document.querySelector("[data-ingestion-progress]");
+    var url = (meter && meter.dataset.statusUrl) || (table && table.dataset.statusUrl);
+    if (!url) return;
+    var ids = table ? Array.prototype.map.call(table.querySelectorAll("tr[data-document-id]"), function (row) {
       return row.dataset.documentId;
-    });
-    var delay = 1500;
+    }) : [];
+    var delay = 1500, running = false;
     function tick() {
-      fetch(table.dataset.statusUrl + "?ids=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      fetch(url + "?ids=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
         .then(function (data) {
           data.documents.forEach(update);
-          if (data.in_progress) window.setTimeout(tick, delay);
+          if (data.progress) showProgress(data.progress);
+          if (data.in_progress || (data.progress && data.progress.active)) window.setTimeout(tick, delay);
+          else running = false;
         })
         .catch(function () { window.setTimeout(tick, delay * 4); });
     }
+    function start() {
+      if (running) return;
+      running = true;
+      window.setTimeout(tick, delay);
+    }
+    function showProgress(progress) {
+      if (!meter) return;
+      meter.hidden = !progress.total;
+      meter.querySelector("[data-progress-text]").textContent = progress.text;
+      var bar = meter.querySelector("[data-progress-bar]");
+      bar.max = progress.total || 1;
+      bar.value = progress.done;
+    }
     function update(state) {
+      if (!table) return;
       var row = table.querySelector('tr[data-document-id="' + state.id + '"]');
       if (!row) return;
       var busy = state.status === "pending" || state.status === "processing";
@@ -267,6 +289,7 @@
       error.hidden = !state.error;
       row.querySelector('[data-field="chunk_count"]').textContent = state.chunk_count;
     }
-    window.setTimeout(tick, delay);
+    document.addEventListener("documents:uploaded", start);
+    if ((table && table.dataset.polling === "on") || (meter && meter.dataset.polling === "on")) start();
   }
 })();

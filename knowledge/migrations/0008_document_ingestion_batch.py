@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("knowledge", "0006_document_ocr"),
+        ("knowledge", "0007_document_queued_at"),
     ]
 
     operations = [
