@@ -5,8 +5,9 @@ A task carries a batch of one tenant's documents (`ingestion_dispatch` groups th
 embedding model gets batches that span documents: on a small document (a DRCD article is about
 four chunks) one document a call costs up to twice the CPU per passage of calls of 32.
 `documents_ingest` extracts and chunks the documents one after another, embeds their chunks
-EMBEDDING_BATCH_SIZE at a time across documents, and indexes each document in its own
-transaction as soon as its last chunk is embedded.
+across documents (EMBEDDING_BATCH_SIZE at a time for a local model; a hosted provider's batch
+times its concurrency), and indexes each document in its own transaction as soon as its last
+chunk is embedded.
 
 Ingestion never leaves a half-indexed document: a document's chunks, its keyword statistics and
 its vectors are replaced together, and a failure removes whatever the document had, leaving
@@ -429,7 +430,7 @@ def _isolated(document: Document, work, outcomes: dict[int, str]):
 
 def documents_ingest(*, tenant_id, document_ids: list[int], batch: str | None = None) -> dict[int, str]:
     """Extract, chunk, embed and index documents of one tenant: their chunks are embedded
-    together, EMBEDDING_BATCH_SIZE at a time across documents, and each document is indexed in
+    together, the embedder's batch at a time across documents, and each document is indexed in
     its own transaction as soon as its last chunk is embedded. Answers each document's outcome
     (`ready`, `failed`, `deleted`, `skipped`: not this run's to ingest, `returned`: handed back
     to the tenant's line). A bad file fails alone. Idempotent: a rerun replaces a document's
