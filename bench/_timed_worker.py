@@ -2,7 +2,7 @@
 bench/ingestion_throughput.py's many-small-documents run: `celery -A _timed_worker worker` (with
 this folder on PYTHONPATH) is the platform's worker, whose pool processes also write, after each
 ingestion task, one JSON line of what each step of it took to the file named by
-BENCH_TIMINGS_FILE. Nothing of the platform is changed: the timers wrap module attributes in the
+BENCH_TIMINGS_FILE (with the documents of the task's batch). Nothing of the platform is changed: the timers wrap module attributes in the
 pool process only (about a microsecond per call).
 """
 
@@ -28,10 +28,16 @@ def _instrument(**_kwargs) -> None:
     _state["timers"] = timers
 
 
+def _is_ingestion(task) -> bool:
+    from knowledge.ingestion import INGEST_ONE_TASK, INGEST_TASK
+
+    return task.name in (INGEST_TASK, INGEST_ONE_TASK)
+
+
 @task_prerun.connect
 def _task_started(task_id=None, task=None, **_kwargs) -> None:
     timers = _state.get("timers")
-    if timers is None or not task.name.endswith("ingest_document"):
+    if timers is None or not _is_ingestion(task):
         return
     _state["started"] = time.perf_counter()
     _state["before"] = (dict(timers.seconds), dict(timers.calls))
@@ -40,11 +46,14 @@ def _task_started(task_id=None, task=None, **_kwargs) -> None:
 @task_postrun.connect
 def _task_ended(task_id=None, task=None, args=None, **_kwargs) -> None:
     timers = _state.get("timers")
-    if timers is None or "started" not in _state or not task.name.endswith("ingest_document"):
+    if timers is None or "started" not in _state or not _is_ingestion(task):
         return
     seconds, calls = _state.pop("before")
     line = {
-        "document_id": args[1] if args and len(args) > 1 else None,
+        # `ingest_documents` carries a batch; `ingest_document`, the old name, one document.
+        "document_ids": (args[1] if isinstance(args[1], list) else [args[1]])
+        if args and len(args) > 1
+        else [],
         "task": time.perf_counter() - _state.pop("started"),
         "seconds": {label: value - seconds.get(label, 0.0) for label, value in timers.seconds.items()},
         "calls": {label: value - calls.get(label, 0) for label, value in timers.calls.items()},

@@ -28,7 +28,7 @@ the time from each upload to its document `ready`. The model is loaded and the c
 before the clock starts, as in a worker that has already served a document.
 
 Raw embedding: the same chunk texts through `get_embedder().embed_passages` in slices of
-EMBEDDING_BATCH_SIZE, as the ingestion's `_embed` sends them, right after each document is ready:
+EMBEDDING_BATCH_SIZE, as the ingestion sends one document alone, right after each document is ready:
 on a shared machine a busy neighbour comes and goes, and interleaving lets both figures see the
 same machine. The target is an ingestion throughput of at least half the raw one. CPU seconds of
 this process, of the extraction processes and of the Milvus server are printed beside the wall
@@ -200,13 +200,21 @@ class Timers:
         self._restore.clear()
 
 
-# Steps of `document_ingest`, in the order they run (label, what it covers).
+# Steps of `documents_ingest` (a task's batch of documents), in the order they run (label, what
+# it covers).
 STEPS = [
     ("extraction", "extraction.extract: the child process that parses the file"),
     ("chunking", "chunk_sections"),
     ("keyword terms", "tokenize, once per chunk"),
-    ("embedding", "embed_passages of the chunks (the model)"),
-    ("progress updates", "_set_progress: one UPDATE per stage and per embedded batch"),
+    ("embedding", "embed_passages of the chunks, in batches across the task's documents (the model)"),
+    (
+        "progress updates",
+        "_set_progress: one UPDATE as each document starts, is chunked, and per batch of a large one",
+    ),
+    (
+        "give-way checks",
+        "_others_waiting: is another tenant's document queued (before each document but the first)",
+    ),
     ("old chunks removal", "remove_chunks (nothing to remove on a first ingestion)"),
     ("chunk rows", "Chunk.objects.bulk_create"),
     ("term statistics", "term_frequencies_adjust + corpus_adjust"),
@@ -219,12 +227,13 @@ def instrument(timers: Timers, embedder) -> None:
     from knowledge import extraction, ingestion, vector_index
     from knowledge.models import Chunk
 
-    timers.wrap(ingestion, "document_ingest", "ingestion task")
+    timers.wrap(ingestion, "documents_ingest", "ingestion task")
     timers.wrap(extraction, "extract", "extraction")
     timers.wrap(ingestion, "chunk_sections", "chunking")
     timers.wrap(ingestion, "tokenize", "keyword terms")
     timers.wrap(embedder, "embed_passages", "embedding")
     timers.wrap(ingestion, "_set_progress", "progress updates")
+    timers.wrap(ingestion, "_others_waiting", "give-way checks")
     timers.wrap(ingestion, "remove_chunks", "old chunks removal")
     timers.wrap(Chunk.objects, "bulk_create", "chunk rows")
     timers.wrap(ingestion, "term_frequencies_adjust", "term statistics")
@@ -478,7 +487,7 @@ def small_documents_run(arguments, results: Results) -> None:
 
         lines = [json.loads(line) for line in timings_path.read_text().splitlines() if line.strip()]
         ours = {str(document_id) for document_id in document_ids}
-        lines = [line for line in lines if str(line["document_id"]) in ours]
+        lines = [line for line in lines if ours & {str(document_id) for document_id in line["document_ids"]}]
         with results.section():
             small_report(
                 files=files,
@@ -567,9 +576,14 @@ def small_report(
         return
     tasks = sum(line["task"] for line in lines)
     ingest = sum(line["seconds"].get("ingestion task", 0.0) for line in lines)
+    per_task = Counter(len(line["document_ids"]) for line in lines)
+    embed_calls = sum(line["calls"].get("embedding", 0) for line in lines)
     print(
-        f"Where the worker's time goes ({len(lines)} ingestion tasks, timed inside the worker's pool "
-        "process around each step):\n"
+        f"Where the worker's time goes ({len(lines)} ingestion tasks for {len(documents)} documents, "
+        f"INGESTION_BATCH_DOCUMENTS = {settings.INGESTION_BATCH_DOCUMENTS}; documents a task: "
+        + ", ".join(f"{size} x {count}" for size, count in sorted(per_task.items()))
+        + f"; {embed_calls} model calls, {chunk_total / max(embed_calls, 1):.1f} chunks each on average; "
+        "timed inside the worker's pool process around each step):\n"
     )
     print("| step | seconds | share of task time | ms per document | ms per chunk | calls |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -577,7 +591,7 @@ def small_report(
 
     def row(label, seconds, calls=""):
         print(
-            f"| {label} | {seconds:.2f} | {seconds / tasks:.1%} | {seconds / len(lines) * 1000:.0f} "
+            f"| {label} | {seconds:.2f} | {seconds / tasks:.1%} | {seconds / len(documents) * 1000:.0f} "
             f"| {seconds / chunk_total * 1000:.1f} | {calls} |"
         )
 
@@ -585,7 +599,7 @@ def small_report(
         seconds = sum(line["seconds"].get(label, 0.0) for line in lines)
         accounted += seconds
         row(f"{label}: {description}", seconds, sum(line["calls"].get(label, 0) for line in lines))
-    row("rest of document_ingest (queries, locks, commits)", ingest - accounted)
+    row("rest of documents_ingest (queries, locks, commits)", ingest - accounted)
     row("after it: dispatch of the tenant's next documents", tasks - ingest)
     row("**ingestion tasks in all**", tasks, len(lines))
     idle = pipeline * concurrency - tasks
@@ -593,7 +607,7 @@ def small_report(
         f"\nOutside the tasks: {idle:.1f} s of the worker's {pipeline * concurrency:.1f} process-seconds "
         "(queue waits, Celery's own work, the first upload). The model inside the worker: "
         f"{chunk_total / max(sum(line['seconds'].get('embedding', 0.0) for line in lines), 1e-9):.2f} chunks/s "
-        f"in batches of one document's chunks, against {chunk_total / raw:.2f} raw."
+        f"in the ingestion's batches, against {chunk_total / raw:.2f} raw."
     )
 
 

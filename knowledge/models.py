@@ -33,6 +33,9 @@ class Document(TenantOwnedModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.WAITING)
     progress = models.FloatField(default=0.0, help_text="0 to 1, within the whole ingestion")
+    # The ingestion task the document was last queued in (its Celery task id): a task carries
+    # several documents of one tenant, and ingests only those still queued in it.
+    ingestion_batch = models.CharField(max_length=36, blank=True)
     error = models.TextField(blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
     embedding_model = models.CharField(max_length=100, blank=True)
@@ -69,6 +72,13 @@ class Document(TenantOwnedModel):
             models.Index(fields=["tenant", "status"]),
             # The list's order within a tenant: a page is read from the index, not sorted.
             models.Index(fields=["tenant", "-created_at", "-id"], name="document_tenant_newest"),
+            # The documents in the shared task queue, across tenants: a batch asks whether
+            # another tenant's waits before each of its documents (knowledge/ingestion.py).
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status="pending", stage="queued"),
+                name="document_queued",
+            ),
             # The ingestion progress reads the documents finished lately (knowledge/selectors.py).
             models.Index(fields=["tenant", "updated_at"], name="document_tenant_updated"),
         ]

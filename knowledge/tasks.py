@@ -11,7 +11,6 @@ from django.db import DatabaseError
 
 from knowledge import ingestion
 from knowledge.embedding import EmbeddingUnavailable
-from knowledge.models import Document
 from knowledge.vector_index import VectorIndexUnavailable
 from knowledge.warmup import warm_up
 from tenants import rls
@@ -31,27 +30,39 @@ def _sweep_on_start(**_kwargs) -> None:
     dispatch_waiting_documents.delay()
 
 
-TRANSIENT = (VectorIndexUnavailable, EmbeddingUnavailable, DatabaseError)
+TRANSIENT = ingestion.TRANSIENT
 # What a document waiting for a retry says it waits for.
 _WAITING_FOR = ((VectorIndexUnavailable, "The vector index"), (EmbeddingUnavailable, "The embedding service"))
 MAX_RETRIES = 6
+_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": MAX_RETRIES,
+    "soft_time_limit": 30 * 60,
+    "time_limit": 31 * 60,
+}
 
 
-@shared_task(
-    name=ingestion.INGEST_TASK,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=MAX_RETRIES,
-    soft_time_limit=30 * 60,
-    time_limit=31 * 60,
-)
+@shared_task(name=ingestion.INGEST_TASK, **_OPTIONS)
+def ingest_documents(self, tenant_id: str, document_ids: list[int]) -> dict[str, str]:
+    """Ingest a batch of the tenant's documents (the task's id is the batch's). Acknowledged
+    only when done, and redelivered if the worker dies, which is safe because the documents
+    the batch finished are skipped and the others are replaced rather than appended."""
+    return _run(self, tenant_id, list(document_ids), batch=self.request.id)
+
+
+@shared_task(name=ingestion.INGEST_ONE_TASK, **_OPTIONS)
 def ingest_document(self, tenant_id: str, document_id: int) -> str:
-    """Ingest one document. Acknowledged only when done, and redelivered if the worker dies,
-    which is safe because ingestion replaces rather than appends."""
+    """Ingest one document: the messages queued before ingestion took batches."""
+    return _run(self, tenant_id, [document_id], batch=None)[str(document_id)]
+
+
+def _run(self, tenant_id: str, document_ids: list[int], *, batch: str | None) -> dict[str, str]:
     with rls.scope(tenant_id):
-        outcome = _ingest(self, tenant_id, document_id)
-        # The document is done (ready, failed or deleted): the tenant's next one takes its place.
+        outcome = _ingest(self, tenant_id, document_ids, batch=batch)
+        # The documents are done (ready, failed, deleted or handed back): the tenant's next
+        # ones take their place.
         try:
             ingestion.ingestion_dispatch(tenant_id=tenant_id)
         except Exception:  # noqa: BLE001 - the next upload, ingestion or worker start dispatches
@@ -66,36 +77,37 @@ def dispatch_waiting_documents() -> int:
     return ingestion.ingestion_sweep()
 
 
-def _ingest(self, tenant_id: str, document_id: int) -> str:
+def _ingest(self, tenant_id: str, document_ids: list[int], *, batch: str | None) -> dict[str, str]:
     try:
-        document = ingestion.document_ingest(tenant_id=tenant_id, document_id=document_id)
+        outcomes = ingestion.documents_ingest(tenant_id=tenant_id, document_ids=document_ids, batch=batch)
     except TRANSIENT as error:
         if self.request.retries >= self.max_retries:
-            document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
-            if document is not None:
-                ingestion.document_fail(
-                    document=document,
-                    message="A service the ingestion needs stayed unavailable; reindex the document to try again.",
-                )
-            return "failed"
+            ingestion.documents_fail_unfinished(
+                tenant_id=tenant_id,
+                document_ids=document_ids,
+                batch=batch,
+                message="A service the ingestion needs stayed unavailable; reindex the document to try again.",
+            )
+            return dict.fromkeys(map(str, document_ids), "failed")
         countdown = min(2 ** (self.request.retries + 1), 300)
-        logger.warning("ingestion of document %s will retry in %ss: %s", document_id, countdown, error)
+        logger.warning("ingestion of documents %s will retry in %ss: %s", document_ids, countdown, error)
         service = next((name for kind, name in _WAITING_FOR if isinstance(error, kind)), "The database")
         with contextlib.suppress(DatabaseError):  # the database may be what is down
             ingestion.document_note_retry(
                 tenant_id=tenant_id,
-                document_id=document_id,
+                document_ids=document_ids,
                 message=f"{service} is unavailable; retrying in {countdown} s "
                 f"(attempt {self.request.retries + 2} of {self.max_retries + 1}).",
             )
         raise self.retry(exc=error, countdown=countdown) from error
     except Exception as error:
-        # An unexpected bug must not leave the document `processing` forever.
-        logger.exception("ingestion of document %s failed", document_id)
-        document = Document.objects.for_tenant_id(tenant_id).filter(pk=document_id).first()
-        if document is not None:
-            ingestion.document_fail(
-                document=document, message=f"Ingestion failed unexpectedly ({type(error).__name__})."
-            )
-        return "failed"
-    return document.status if document else "deleted"
+        # An unexpected bug (or the time limit) must not leave documents `processing` forever.
+        logger.exception("ingestion of documents %s failed", document_ids)
+        ingestion.documents_fail_unfinished(
+            tenant_id=tenant_id,
+            document_ids=document_ids,
+            batch=batch,
+            message=f"Ingestion failed unexpectedly ({type(error).__name__}).",
+        )
+        return dict.fromkeys(map(str, document_ids), "failed")
+    return {str(document_id): outcome for document_id, outcome in outcomes.items()}

@@ -264,6 +264,13 @@ if EXPORT_RETENTION_DAYS < 1:
 INGESTION_TASKS_PER_TENANT = env_int("INGESTION_TASKS_PER_TENANT", 2)
 if INGESTION_TASKS_PER_TENANT < 1:
     raise ImproperlyConfigured("INGESTION_TASKS_PER_TENANT must be at least 1.")
+# A task ingests a batch of up to this many of a tenant's documents, together at most this many
+# bytes (a larger document goes alone), so that the embedding model's batches span documents
+# (knowledge/ingestion.py); 1 ingests one document a task.
+INGESTION_BATCH_DOCUMENTS = env_int("INGESTION_BATCH_DOCUMENTS", 8)
+INGESTION_BATCH_BYTES = env_int("INGESTION_BATCH_BYTES", 256 * 1024)
+if min(INGESTION_BATCH_DOCUMENTS, INGESTION_BATCH_BYTES) < 1:
+    raise ImproperlyConfigured("INGESTION_BATCH_DOCUMENTS and INGESTION_BATCH_BYTES must be at least 1.")
 # A queued or processing document untouched for this long lost its task (a crash between the
 # commit and the broker, a broker that lost it): the next dispatch of its tenant queues it again.
 # Longer than the ingestion's time limit (31 minutes) and the broker's visibility timeout.

@@ -110,12 +110,15 @@ def test_reindex_all_queues_a_ready_document_once(tenant_a, empty_queue):
     assert queued_messages() == 1
 
 
-def drain_queue() -> list[tuple[str, int]]:
-    """The ingestion tasks in the broker's queue, in the order a worker takes them (removed)."""
+def drain_queue() -> list[tuple[str, list[int]]]:
+    """The ingestion tasks in the broker's queue, in the order a worker takes them (removed):
+    each one's tenant and batch of documents."""
     taken = []
     with app.connection_for_write() as connection:
         while (message := connection.default_channel.basic_get("celery", no_ack=True)) is not None:
+            assert message.headers["task"] == ingestion.INGEST_TASK
             args, _kwargs, _embed = message.decode()
+            assert message.headers["id"] == Document.objects.get(pk=args[1][0]).ingestion_batch
             taken.append((args[0], args[1]))
     return taken
 
@@ -132,6 +135,7 @@ def test_a_tenants_single_document_is_queued_behind_at_most_the_cap_of_another_t
     tenant_a, tenant_b, empty_queue, settings
 ):
     settings.INGESTION_TASKS_PER_TENANT = 2
+    settings.INGESTION_BATCH_DOCUMENTS = 3
     plan = tenant_a.tenant.plan
     plan.max_documents = plan.max_storage_bytes = 0
     plan.save()
@@ -143,8 +147,9 @@ def test_a_tenants_single_document_is_queued_behind_at_most_the_cap_of_another_t
         ]
     with committed():
         single = services.document_upload(tenant=tenant_b.tenant, uploaded_by=None, upload=page("b", 0))
-    # Of tenant A's ten, two were handed to the queue; tenant B's one stands right behind them.
-    assert drain_queue() == [(a_id, bulk[0].pk), (a_id, bulk[1].pk), (b_id, single.pk)]
+    # Each upload dispatched as it came: the first two found a free slot and went alone; the
+    # other eight wait. Tenant B's one stands right behind tenant A's two tasks.
+    assert drain_queue() == [(a_id, [bulk[0].pk]), (a_id, [bulk[1].pk]), (b_id, [single.pk])]
     assert Document.objects.filter(tenant=tenant_a.tenant, stage="waiting").count() == 8
     positions = selectors.queue_positions(
         tenant=tenant_a.tenant, documents=Document.objects.filter(pk__in=[d.pk for d in bulk])
@@ -153,13 +158,48 @@ def test_a_tenants_single_document_is_queued_behind_at_most_the_cap_of_another_t
     assert selectors.queue_positions(
         tenant=tenant_b.tenant, documents=[Document.objects.get(pk=single.pk)]
     ) == {single.pk: 1}
-    # As each of A's finishes, exactly its next one is queued: never more than two in flight.
+    # As a task finishes, exactly one task takes its place, now a batch of the backlog: never
+    # more than two tasks in flight, however many documents they hold.
     finish(bulk[0])
-    assert drain_queue() == [(a_id, bulk[2].pk)]
+    assert drain_queue() == [(a_id, [bulk[2].pk, bulk[3].pk, bulk[4].pk])]
     finish(bulk[1])
-    finish(bulk[2])
-    assert drain_queue() == [(a_id, bulk[3].pk), (a_id, bulk[4].pk)]
+    assert drain_queue() == [(a_id, [bulk[5].pk, bulk[6].pk, bulk[7].pk])]
+    finish(bulk[2])  # one of a batch: the batch is still in flight
+    assert drain_queue() == []
     positions = selectors.queue_positions(
         tenant=tenant_a.tenant, documents=Document.objects.filter(pk__in=[d.pk for d in bulk])
     )
     assert [positions.get(document.pk) for document in bulk] == [None, None, None, 1, 2, 3, 4, 5, 6, 7]
+    finish(bulk[3])
+    finish(bulk[4])  # the batch is done
+    assert drain_queue() == [(a_id, [bulk[8].pk, bulk[9].pk])]
+
+
+@pytest.mark.django_db
+def test_a_batch_holds_at_most_its_byte_budget_and_a_larger_document_goes_alone(
+    tenant_a, empty_queue, settings
+):
+    settings.INGESTION_TASKS_PER_TENANT = 3
+    settings.INGESTION_BATCH_DOCUMENTS = 8
+    plan = tenant_a.tenant.plan
+    plan.max_documents = plan.max_storage_bytes = 0
+    plan.save()
+    sizes = [100, 100, 100, 5000, 100, 100]
+    documents = [
+        services.document_upload(
+            tenant=tenant_a.tenant,
+            uploaded_by=None,
+            upload=SimpleUploadedFile(f"page-{number}.txt", (f"page {number} " * size).encode()[:size]),
+        )
+        for number, size in enumerate(sizes)
+    ]  # not committed: nothing dispatched yet
+    Document.objects.filter(pk__in=[d.pk for d in documents]).update(stage="waiting")
+    settings.INGESTION_BATCH_BYTES = 250
+    with committed():
+        queued = ingestion.ingestion_dispatch(tenant_id=tenant_a.tenant.pk)
+    ids = [document.pk for document in documents]
+    assert queued == ids[:4]
+    a_id = str(tenant_a.tenant.pk)
+    # 100 + 100 fit, a third would pass 250; the 5000-byte one alone; the cap of three tasks.
+    assert drain_queue() == [(a_id, ids[0:2]), (a_id, ids[2:3]), (a_id, ids[3:4])]
+    assert Document.objects.filter(pk__in=ids[4:], stage="waiting").count() == 2

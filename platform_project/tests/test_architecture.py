@@ -250,12 +250,12 @@ def test_the_flow_check_reports_an_import_to_the_left():
 def test_a_process_that_starts_django_knows_the_tasks_queued_by_name():
     # Without a cycle, services queue the tasks of their app's tasks.py by name; the app configs
     # import the task modules so that a web process (where nothing else imports them) can.
-    from knowledge.ingestion import INGEST_TASK
+    from knowledge.ingestion import INGEST_ONE_TASK, INGEST_TASK
     from tenants.services import PURGE_TASK
 
     script = (
         "import django; django.setup(); from celery import current_app; "
-        f"print([name for name in {[INGEST_TASK, PURGE_TASK]!r} if name not in current_app.tasks])"
+        f"print([name for name in {[INGEST_TASK, INGEST_ONE_TASK, PURGE_TASK]!r} if name not in current_app.tasks])"
     )
     result = subprocess.run(  # noqa: S603 - our interpreter, a fixed script
         [sys.executable, "-c", script],

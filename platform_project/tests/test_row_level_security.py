@@ -226,13 +226,15 @@ def test_the_ingestion_task_runs_in_its_documents_tenant_scope(two_tenants, monk
     document = Document.objects.get(tenant=tenant_a.tenant)
     seen = {}
 
-    def ingest(*, tenant_id, document_id):
+    def ingest(*, tenant_id, document_ids, batch):
         seen["setting"] = _database_tenant_setting()
         seen["documents"] = [d.pk for d in Document.objects.all()]
-        return document
+        return {document_id: document.status for document_id in document_ids}
 
-    monkeypatch.setattr(ingestion, "document_ingest", ingest)
-    assert tasks.ingest_document.apply(args=[str(tenant_a.tenant.pk), document.pk]).get() == document.status
+    monkeypatch.setattr(ingestion, "documents_ingest", ingest)
+    assert tasks.ingest_documents.apply(args=[str(tenant_a.tenant.pk), [document.pk]]).get() == {
+        str(document.pk): document.status
+    }
     assert seen == {"setting": str(tenant_a.tenant.pk), "documents": [document.pk]}
     # The worker's connection is not left in the tenant's scope.
     assert _database_tenant_setting() in ("", None)
