@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.extraction.base import TOO_COMPLEX, ExtractionError
+from knowledge.extraction.decoding import is_wide
 
 logger = logging.getLogger(__name__)
 
@@ -124,20 +125,33 @@ def recognise(image: np.ndarray, *, threads: int = 0) -> Recognised:
     return Recognised(text=text, confidence=confidence, characters=characters)
 
 
-def _is_wide(character: str) -> bool:
-    return (
-        "\u2e80" <= character <= "\u9fff"
-        or "\uf900" <= character <= "\ufaff"
-        or "\uff00" <= character <= "\uffef"
-    )
+def _space(before: str, after: str) -> str:
+    """What joins two pieces of one paragraph (two boxes of a line, or a line and the next): no
+    space beside a Chinese character, nor inside a number a Chinese line cut ("2,0" then
+    "52平方公里": a Chinese line breaks anywhere); one between two words of a Latin phrase."""
+    if is_wide(before[-1]) or is_wide(after[0]):
+        return ""
+    wide = sum(1 for character in before if is_wide(character)) > len(before) / 2
+    if wide and not (before[-1].isalpha() and after[0].isalpha()):
+        return ""
+    return " "
 
 
 def _join_lines(lines: list[list[tuple]]) -> str:
     """The lines of a page as paragraphs: a line that reaches the right margin continues on the
-    next one (joined without a space between Chinese characters, with one between words), a
-    line that ends short closes its paragraph. Breaking a wrapped Chinese sentence at every
-    line would split its words for search and for the answer a passage has to contain."""
-    texts = [" ".join(entry[3] for entry in sorted(line, key=lambda entry: entry[2])) for line in lines]
+    next one (joined as `_space` says), a line that ends short closes its paragraph. Breaking a
+    wrapped Chinese sentence at every line, or putting a space where the detector split a line
+    into boxes, would split its words for search and the answer a passage has to contain."""
+    texts = []
+    for line in lines:
+        text, right = "", None
+        for top, bottom, left, piece, _, piece_right in sorted(line, key=lambda entry: entry[2]):
+            if text:
+                # Boxes far apart are columns (a table's cells): a space whatever the script.
+                far = left - right > 0.75 * (bottom - top)
+                text += " " if far else _space(text, piece)
+            text, right = text + piece, piece_right
+        texts.append(text)
     rights = [max(entry[5] for entry in line) for line in lines]
     lefts = [min(entry[2] for entry in line) for line in lines]
     full_width = max(rights) - min(lefts) if lines else 0
@@ -146,12 +160,7 @@ def _join_lines(lines: list[list[tuple]]) -> str:
         if index:
             previous = texts[index - 1]
             ends_short = rights[index - 1] - min(lefts) < 0.85 * full_width
-            if ends_short:
-                parts.append("\n")
-            elif _is_wide(previous[-1]) or _is_wide(text[0]):
-                pass
-            else:
-                parts.append(" ")
+            parts.append("\n" if ends_short else _space(previous, text))
         parts.append(text)
     return "".join(parts)
 
