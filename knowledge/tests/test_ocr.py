@@ -148,3 +148,15 @@ def test_a_sentence_a_page_break_cuts_is_whole_on_the_page_where_it_starts(tmp_p
         (1, first + "史》第三冊25章記載了新約書卷的清單。"),
         (2, second),
     ]
+
+
+@pytest.mark.parametrize("angle", [180, 90, 270])
+def test_a_page_scanned_upside_down_or_on_its_side_is_read_turned_upright(tmp_path, angle):
+    # As it lies, the page reads as a few low-confidence fragments ("：" upside down).
+    path = tmp_path / "page.png"
+    path.write_bytes(
+        image_bytes(page_image(RETURNS + "\n" + SHIPPING, width=1240).rotate(angle, expand=True), "PNG")
+    )
+    extracted = extraction.extract(path, "png", max_characters=100_000)
+    assert extracted.sections[0].text.split("\n") == [RETURNS, SHIPPING]
+    assert extracted.ocr_confidence > 0.95
