@@ -187,7 +187,9 @@ def configurations():
     return variants
 
 
-def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
+def evaluate_drcd(tenant, questions, misses: list | None = None) -> dict[str, dict[str, float]]:
+    """Answer-hit@1/5/10 per mode; `misses`, when given, collects the questions the default
+    hybrid search misses at 5 (see `explain_miss`)."""
     from knowledge.retrieval import for_query, fuse
 
     variants = configurations()
@@ -201,6 +203,12 @@ def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
             for slot, k in enumerate((1, 5, 10)):
                 if any(answer in texts[chunk_id][0] for chunk_id in order[:k]):
                     hits[name][slot] += 1
+        if misses is not None:
+            top = rankings["hybrid (default)"][:5]
+            if not any(answer in texts[chunk_id][0] for chunk_id in top):
+                misses.append(
+                    explain_miss(tenant, question, answer, [texts[chunk_id][0] for chunk_id in top])
+                )
         if number % 500 == 0:
             print(f"  DRCD: {number}/{len(questions)} questions", flush=True)
     return {
@@ -211,6 +219,51 @@ def evaluate_drcd(tenant, questions) -> dict[str, dict[str, float]]:
         }
         for name, h in hits.items()
     }
+
+
+def explain_miss(tenant, question: str, answer: str, passages: list[str]) -> dict:
+    """Why a question missed: which chunks contain its answer (then ranking is at fault), or,
+    when none does, whether the answer runs across two consecutive chunks of a document (a
+    page or chunk boundary cuts it) or where the closest text is (a misread character)."""
+    from difflib import SequenceMatcher
+
+    from knowledge.models import Chunk
+
+    chunks = list(Chunk.objects.for_tenant_id(tenant.pk).order_by("document_id", "ordinal"))
+    miss = {"question": question, "answer": answer, "top5": [passage[:160] for passage in passages]}
+    holding = [
+        f"document {c.document_id} chunk {c.ordinal} page {c.page}" for c in chunks if answer in c.text
+    ]
+    if holding:
+        miss["cause"] = "ranking: the answer is in " + "; ".join(holding)
+        return miss
+    for first, second in zip(chunks, chunks[1:], strict=False):
+        if first.document_id != second.document_id:
+            continue
+        for gap in ("", " ", "\n"):
+            joined = first.text + gap + second.text
+            at = joined.find(answer)
+            if at != -1 and at < len(first.text) < at + len(answer):
+                miss["cause"] = (
+                    f"cut between chunk {first.ordinal} (page {first.page}) and {second.ordinal} "
+                    f"(page {second.page}) of document {first.document_id}: "
+                    f"...{first.text[-60:]!r} | {second.text[:60]!r}..."
+                )
+                return miss
+    best = (0.0, "", None)
+    for chunk in chunks:
+        for start in range(0, max(1, len(chunk.text) - len(answer) + 1)):
+            window = chunk.text[start : start + len(answer)]
+            ratio = SequenceMatcher(None, answer, window).ratio()
+            if ratio > best[0]:
+                context = chunk.text[max(0, start - 20) : start + len(answer) + 20]
+                best = (ratio, context, chunk)
+    ratio, context, chunk = best
+    miss["cause"] = (
+        f"not in any chunk; closest ({ratio:.2f}) in document {chunk.document_id if chunk else '-'} "
+        f"chunk {chunk.ordinal if chunk else '-'} page {chunk.page if chunk else '-'}: {context!r}"
+    )
+    return miss
 
 
 def evaluate_cranfield(tenant, queries, judgments, mapping) -> dict[str, dict[str, float]]:
@@ -249,6 +302,17 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def print_misses(label: str, misses: list | None, report: dict) -> None:
+    if misses is None:
+        return
+    report["misses"] = misses
+    print(f"{label}: {len(misses)} questions missed at 5 (hybrid default)")
+    for miss in misses:
+        print(f"- Q: {miss['question']}\n  A: {miss['answer']}\n  {miss['cause']}")
+        for rank, passage in enumerate(miss["top5"], start=1):
+            print(f"    {rank}. {passage!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -265,6 +329,12 @@ def main() -> None:
     parser.add_argument("--skip-drcd", action="store_true")
     parser.add_argument("--skip-cranfield", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="print the DRCD questions the default hybrid search misses at 5, with the answer, the "
+        "top passages and where the answer is (or is cut, or misread) in the indexed chunks",
+    )
     arguments = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="platform-eval-") as workdir:
@@ -305,13 +375,16 @@ def main() -> None:
                 print(
                     f"DRCD: {len(documents)} documents, {chunks} chunks in {seconds:.0f} s; {len(questions)} questions"
                 )
+                misses = [] if arguments.misses else None
                 report["drcd"] = {
                     "documents": len(documents),
                     "chunks": chunks,
+                    "ingest_seconds": seconds,
                     "questions": len(questions),
-                    "results": evaluate_drcd(tenant, questions),
+                    "results": evaluate_drcd(tenant, questions, misses),
                 }
                 print(table(report["drcd"]["results"]))
+                print_misses("DRCD", misses, report["drcd"])
                 if arguments.drcd_scanned:
                     tenant = tenant_create(name="DRCD scanned", plan=plan_resolve(name="enterprise"))
                     _, seconds, chunks = ingest(
@@ -321,13 +394,15 @@ def main() -> None:
                         scanned=True,
                     )
                     print(f"DRCD as scanned PDFs: {chunks} chunks in {seconds:.0f} s (OCR included)")
+                    misses = [] if arguments.misses else None
                     report["drcd_scanned"] = {
                         "documents": len(documents),
                         "chunks": chunks,
                         "ingest_seconds": seconds,
-                        "results": evaluate_drcd(tenant, questions),
+                        "results": evaluate_drcd(tenant, questions, misses),
                     }
                     print(table(report["drcd_scanned"]["results"]))
+                    print_misses("DRCD as scanned PDFs", misses, report["drcd_scanned"])
             if not arguments.skip_cranfield:
                 documents, queries, judgments = load_cranfield(arguments.cranfield_documents)
                 tenant = tenant_create(name="Cranfield", plan=plan_resolve(name="enterprise"))

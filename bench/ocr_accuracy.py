@@ -16,6 +16,10 @@ runs in this process with `knowledge.extraction.ocr.recognise` (the engine the e
 uses, loaded once); time a page excludes the model load.
 
     .venv/bin/python bench/ocr_accuracy.py [--pages 4] [--json out.json]
+
+`make bench` runs it with 2 pages a language (bench/run_all.py); its headline figures are the
+character accuracy of clean and of "all three" pages beside the 0.95 the issue asks for, and
+the time a page.
 """
 
 import argparse
@@ -32,17 +36,19 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _environment import EVAL_DIR, Results, add_results_argument, machine  # noqa: E402
+
 from knowledge.extraction import ocr  # noqa: E402
 from testsupport.scans import page_image  # noqa: E402
 
-EVAL_DIRS = [ROOT.parent / "shared" / "eval", Path("/work/shared/eval")]
+# Issue 17: OCR should read at least this share of the characters of a generated page.
+ACCURACY_TARGET = 0.95
 
 
 def eval_dir() -> Path:
-    for directory in EVAL_DIRS:
-        if (directory / "drcd" / "DRCD_dev.json").is_file():
-            return directory
-    raise SystemExit(f"no eval collections in {EVAL_DIRS}")
+    if not (EVAL_DIR / "drcd" / "DRCD_dev.json").is_file():
+        raise SystemExit(f"no eval collections in {EVAL_DIR}: set EVAL_DIR")
+    return EVAL_DIR
 
 
 def chinese_texts(count: int, *, characters: int = 450) -> list[str]:
@@ -117,8 +123,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=4, help="pages per language (default 4)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: one per core)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    add_results_argument(parser)
     arguments = parser.parse_args()
+    results = Results(arguments.results)
     random.seed(1)
+    print(f"Machine: {machine()}")
 
     started = time.monotonic()
     ocr.engine(arguments.threads)
@@ -158,14 +167,38 @@ def main() -> None:
             )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
-    print("| language | page | character accuracy | worst page | mean confidence | s/page |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for row in rows:
+    with results.section():
         print(
-            f"| {row['language']} | {row['condition']} | {row['character_accuracy']:.3f} | "
-            f"{row['worst_page']:.3f} | {row['mean_confidence']:.3f} | {row['seconds_per_page']:.2f} |"
+            f"{arguments.pages} generated pages a language (1240 px wide, 28 px Noto Sans CJK TC), "
+            "each read clean and degraded (skew 2°; noise; low resolution: half size, JPEG 40; all "
+            "three). Character accuracy = 1 − edit distance / reference length, whitespace removed.\n"
         )
-    print(f"\nmodel load {load_seconds:.1f} s; peak resident memory {peak_mib:.0f} MiB")
+        print("| language | page | character accuracy | worst page | mean confidence | s/page |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for row in rows:
+            print(
+                f"| {row['language']} | {row['condition']} | {row['character_accuracy']:.3f} | "
+                f"{row['worst_page']:.3f} | {row['mean_confidence']:.3f} | {row['seconds_per_page']:.2f} |"
+            )
+        print(f"\nModel load {load_seconds:.1f} s; peak resident memory {peak_mib:.0f} MiB.")
+    for row in rows:
+        if row["condition"] in ("clean", "all three"):
+            results.figure(
+                f"OCR character accuracy, {row['language']}, "
+                + ("clean pages" if row["condition"] == "clean" else "skewed, noisy, low-resolution pages"),
+                row["character_accuracy"] * 100,
+                "%",
+                floor=ACCURACY_TARGET * 100,
+                floor_name="issue 17's target",
+                note=f"worst page {row['worst_page'] * 100:.1f} %",
+            )
+    clean = [row for row in rows if row["condition"] == "clean"]
+    results.figure(
+        "OCR time a clean page",
+        sum(row["seconds_per_page"] for row in clean) / len(clean),
+        "s",
+        note="zh-Hant and English, model load not included",
+    )
     if arguments.json:
         arguments.json.write_text(
             json.dumps({"rows": rows, "model_load_seconds": load_seconds, "peak_rss_mib": peak_mib}, indent=2)

@@ -138,6 +138,13 @@ BENCHMARKS = [
         quick=("--messages", "10000", "--iterations", "3", "--export"),
     ),
     Benchmark(
+        "ocr_accuracy.py",
+        "Text recognition (OCR) of generated scans: character accuracy and time a page",
+        # 2 pages a language, 5 conditions each: 20 pages, a minute or two (docs/retrieval.md has 4).
+        full=("--pages", "2"),
+        quick=("--pages", "1"),
+    ),
+    Benchmark(
         "faq_matcher.py",
         "Curated-answer matcher: precision and recall",
         # The chosen dense weight only: all five take several minutes (docs/retrieval.md has them).

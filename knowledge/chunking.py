@@ -4,7 +4,8 @@ Sizes are in characters (a Chinese character carries about a word's meaning, so 
 both languages). The rules, in order of precedence:
 
 - a chunk never crosses a page (PDF) and a change of heading starts a new chunk; each chunk keeps
-  the page and heading of the text it came from;
+  the page and heading of the text it came from (a PDF page that ends inside a sentence is given
+  the rest of it from the next page by the extraction: `ends_sentence`, `first_sentence`);
 - text is split into paragraphs at blank lines and paragraphs into sentences at Chinese
   terminators (。！？；…, with any closing quotes 」』” after them) and at English `.`, `!`, `?`
   followed by whitespace, but not inside decimals (3.14), after abbreviations (e.g., Dr.) or
@@ -134,6 +135,25 @@ def is_mostly_alphabetic(sections: Sequence[SectionLike], *, sample: int = 20_00
         if letters >= sample:
             break
     return letters > 0 and cjk / letters < 0.3
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether `text` ends with a sentence's end (a terminator, perhaps followed by closing quotes
+    or brackets), by the rules the chunks are cut by."""
+    text = text.rstrip()
+    return bool(text) and (
+        text[-1] in _CHINESE_TERMINATORS or text[-1] in _LATIN_TERMINATORS or text[-1] in _CLOSERS
+    )
+
+
+def first_sentence(text: str, *, limit: int) -> str:
+    """The first sentence of `text` (all its first paragraph when that has no sentence end), or
+    "" when that is longer than `limit` characters."""
+    paragraph = _normalise_paragraph(_PARAGRAPH_BREAK.split(text, maxsplit=1)[0])
+    spans = _sentence_spans(paragraph)
+    if not spans or spans[0][1] - spans[0][0] > limit:
+        return ""
+    return paragraph[spans[0][0] : spans[0][1]]
 
 
 def _units(text: str, *, size: int, overlap: int) -> Iterator[_Unit]:

@@ -95,6 +95,15 @@ def normalise(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def is_wide(character: str) -> bool:
+    """A character written without spaces around it: Chinese, Japanese, full-width forms."""
+    return (
+        "\u2e80" <= character <= "\u9fff"
+        or "\uf900" <= character <= "\ufaff"
+        or "\uff00" <= character <= "\uffef"
+    )
+
+
 def one_line(text: str) -> str:
     return normalise(text).replace("\n", " ")
 

@@ -4,10 +4,12 @@ text recognition (`ocr`)."""
 import logging
 import pathlib
 import time
+from itertools import pairwise
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
+from knowledge.chunking import ends_sentence, first_sentence
 from knowledge.extraction import ocr
 from knowledge.extraction.base import (
     DAMAGED,
@@ -18,7 +20,7 @@ from knowledge.extraction.base import (
     ocr_too_slow,
     too_many_ocr_pages,
 )
-from knowledge.extraction.decoding import SectionBuilder, normalise, title_from
+from knowledge.extraction.decoding import SectionBuilder, is_wide, normalise, title_from
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +81,10 @@ def extract_pdf(path: pathlib.Path, limits: Limits) -> Extracted:
     if without_text:
         recognised = _recognise_pages(path, without_text, limits)
 
+    for index in recognised:
+        texts[index] = recognised[index].text
     sections = SectionBuilder(max_characters=limits.max_characters)
-    for index, text in enumerate(texts):
-        if index in recognised:
-            text = recognised[index].text
+    for index, text in enumerate(_complete_cut_sentences(texts)):
         if text is not None:
             sections.add_page(text, index + 1)
     if not sections.sections:
@@ -97,6 +99,28 @@ def extract_pdf(path: pathlib.Path, limits: Limits) -> Extracted:
             sum(result.confidence * result.characters for result in read) / characters if characters else None
         ),
     )
+
+
+# The most of the next page's first sentence a page that ends inside it is given.
+CUT_SENTENCE_LIMIT = 300
+
+
+def _complete_cut_sentences(texts: list[str | None]) -> list[str | None]:
+    """Each page that ends inside a sentence with the rest of that sentence (the next page's
+    first, up to CUT_SENTENCE_LIMIT characters) added: a chunk never crosses a page, so a
+    sentence a page break cuts would be whole in no passage, nor would an answer or a word cut
+    with it. The next page keeps its text (the sentence is cited where it starts, and found from
+    either page)."""
+    completed = list(texts)
+    for index, (text, following) in enumerate(pairwise(texts)):
+        text, following = normalise(text or ""), normalise(following or "")
+        if not text or not following or ends_sentence(text):
+            continue
+        rest = first_sentence(following, limit=CUT_SENTENCE_LIMIT)
+        if rest:
+            gap = "" if is_wide(text[-1]) or is_wide(rest[0]) else " "
+            completed[index] = text + gap + rest
+    return completed
 
 
 def _recognise_pages(path: pathlib.Path, indexes: list[int], limits: Limits) -> dict[int, "ocr.Recognised"]:

@@ -187,6 +187,20 @@ def test_extract_keeps_pdf_page_numbers_and_skips_empty_pages(tmp_path):
     ]
 
 
+def test_a_page_that_ends_inside_a_sentence_is_given_the_rest_of_it_from_the_next_page(tmp_path):
+    # A chunk never crosses a page: without the rest, "within 7 days" would be in no passage.
+    data = files.pdf_bytes(
+        ["Returns are accepted", "within 7 days. Keep the receipt.", "It is needed.", "Last page."]
+    )
+    extracted = extract_bytes(tmp_path, "manual.pdf", data, "pdf")
+    assert [(section.page, section.text) for section in extracted.sections] == [
+        (1, "Returns are accepted within 7 days."),
+        (2, "within 7 days. Keep the receipt."),  # a page that ends a sentence is left as it is
+        (3, "It is needed."),
+        (4, "Last page."),
+    ]
+
+
 def test_extract_reads_traditional_chinese_pdf_text(tmp_path):
     data = files.chinese_pdf_bytes("退貨政策：收到商品後七天內可以申請退貨！")
     extracted = extract_bytes(tmp_path, "policy.pdf", data, "pdf")

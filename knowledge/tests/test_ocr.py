@@ -127,3 +127,36 @@ def test_wrapped_lines_are_joined_into_their_paragraphs(tmp_path):
     path.write_bytes(image_bytes(page_image(RETURNS + "\n" + "Ships free.", per_line=12), "PNG"))
     text = extraction.extract(path, "png", max_characters=100_000).sections[0].text
     assert text.split("\n") == [RETURNS, "Ships free."]
+
+
+def test_a_number_a_chinese_line_break_cuts_is_joined_without_a_space(tmp_path):
+    # "1989" wraps after "19": a Chinese line breaks anywhere, and the answer a passage must hold
+    # is "1989年", not "19 89年". Two English words parted by a line end keep their space.
+    chinese = "臺北縣的縣長與縣議員都由縣民直接選舉19" + "89年起首長由縣民直接選舉產生。"
+    path = tmp_path / "page.png"
+    path.write_bytes(image_bytes(page_image(chinese, per_line=20), "PNG"))
+    assert extraction.extract(path, "png", max_characters=100_000).sections[0].text == chinese
+
+
+def test_a_sentence_a_page_break_cuts_is_whole_on_the_page_where_it_starts(tmp_path):
+    first = "退貨政策：商品於收到後七天內可申請退貨，請保留原包裝與發票。《教會"
+    second = "史》第三冊25章記載了新約書卷的清單。其餘內容見下頁。"
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(scanned_pdf_bytes([page_image(first, per_line=12), page_image(second, per_line=12)]))
+    sections = extraction.extract(path, "pdf", max_characters=100_000).sections
+    assert [(section.page, section.text) for section in sections] == [
+        (1, first + "史》第三冊25章記載了新約書卷的清單。"),
+        (2, second),
+    ]
+
+
+@pytest.mark.parametrize("angle", [180, 90, 270])
+def test_a_page_scanned_upside_down_or_on_its_side_is_read_turned_upright(tmp_path, angle):
+    # As it lies, the page reads as a few low-confidence fragments ("：" upside down).
+    path = tmp_path / "page.png"
+    path.write_bytes(
+        image_bytes(page_image(RETURNS + "\n" + SHIPPING, width=1240).rotate(angle, expand=True), "PNG")
+    )
+    extracted = extraction.extract(path, "png", max_characters=100_000)
+    assert extracted.sections[0].text.split("\n") == [RETURNS, SHIPPING]
+    assert extracted.ocr_confidence > 0.95
