@@ -55,6 +55,9 @@ def receive_until(socket, kind: str) -> dict:
 def test_a_tenant_admin_and_an_agent_work_through_the_dashboard(
     browser, live_asgi, tenant_a, eager_ingestion, settings
 ):
+    # The offline answer comes at once: every delta its own frame, so that the page is seen
+    # drawing a stream (coalesced frames are tested in conversations/tests/test_websocket.py).
+    settings.CHAT_STREAM_COALESCE_MS = 0
     server = live_asgi
     tenant_id = tenant_a.tenant.pk
     admin = new_page(browser, server)

@@ -38,7 +38,8 @@ def assert_tenant_data_gone(tenant_id) -> None:
     assert not KeywordCorpus.objects.filter(tenant_id=tenant_id).exists()
     assert not TermFrequency.objects.filter(tenant_id=tenant_id).exists()
     purge = AuditEvent.objects.get(action="tenant.purge", details__tenant_id=str(tenant_id))
-    assert purge.details["collections"] == [collection()]
+    # Every collection of the platform is searched (other tests may have made more).
+    assert collection() in purge.details["collections"]
     assert purge.details["files"] >= 1
 
 

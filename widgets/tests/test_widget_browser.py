@@ -71,8 +71,11 @@ def watch_streamed_texts(page):
 
 
 def test_a_visitor_on_a_shop_page_gets_an_answer_then_a_person(
-    browser, live_asgi, tenant_a, knowledge_a, shop
+    browser, live_asgi, tenant_a, knowledge_a, shop, settings
 ):
+    # The offline answer comes at once: every delta its own frame, so that widget.js is seen
+    # drawing a stream (coalesced frames are tested in conversations/tests/test_websocket.py).
+    settings.CHAT_STREAM_COALESCE_MS = 0
     shop_widget(tenant_a, shop, live_asgi)
     page = visitor_page(browser)
     page.goto(f"{shop.origin}/products/laptop")
