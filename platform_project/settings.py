@@ -195,6 +195,13 @@ else:
 # rate limits only through Redis: in each one's memory, an agent's reply posted to one process
 # would never reach a customer's socket on another, and every limit would count per process.
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1)
+# Celery worker processes `serve` starts (prefork). On 2 cores one process whose embedding
+# engine uses both cores embeds as fast as two single-threaded ones (13.1 against 2 × 7.0
+# passages/s, docs/benchmarks.md) with one model in memory; on 16 cores, about 4 processes of
+# EMBEDDING_THREADS=4 (processes × threads ≤ cores; docs/scaling.md).
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 1)
+if WORKER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("WORKER_CONCURRENCY must be 1 or more.")
 if WEB_CONCURRENCY < 1:
     raise ImproperlyConfigured("WEB_CONCURRENCY must be 1 or more.")
 if WEB_CONCURRENCY > 1 and not REDIS_URL:

@@ -92,7 +92,7 @@ class Command(BaseCommand):
                         "platform_project",
                         "worker",
                         "--loglevel=info",
-                        "--concurrency=1",
+                        f"--concurrency={settings.WORKER_CONCURRENCY}",
                         "--without-gossip",
                         "--without-mingle",
                     ],
