@@ -267,6 +267,32 @@ def redis_unreachable(url: str, seconds: float = 5) -> str:
     return ""
 
 
+def setup_for_worker(workdir: Path, *, database_url: str, redis_url: str, cache_prefix: str) -> None:
+    """Set this process up as a benchmark beside a real Celery worker: PostgreSQL and Redis, tasks
+    queued (never eager), media under `workdir`; Django set up, migrated, the task queue emptied."""
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "MEDIA_ROOT": str(workdir / "media"),
+            "CACHE_KEY_PREFIX": cache_prefix,
+        }
+    )
+    os.environ.pop("CELERY_BROKER_URL", None)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from platform_project.celery import app
+
+    call_command("migrate", verbosity=0)
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge("celery")
+
+
 def start_worker(
     concurrency: int, *, app: str = "platform_project", env: dict | None = None
 ) -> subprocess.Popen:

@@ -33,20 +33,19 @@ import io
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 from _environment import (
-    ROOT,
     Results,
     add_results_argument,
     machine,
     percentile,
     prepare_environment,
     redis_unreachable,
+    setup_for_worker,
     skip,
     start_worker,
     stop_milvus_server,
@@ -144,33 +143,20 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-fairness-"))
     server = prepare_environment(workdir, production=True)
     worker = None
-    os.environ.update(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "MEDIA_ROOT": str(workdir / "media"),
-            "CACHE_KEY_PREFIX": f"bench-fairness-{secrets.token_hex(4)}",
-        }
-    )
-    os.environ.pop("CELERY_BROKER_URL", None)
     try:
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+        setup_for_worker(
+            workdir,
+            database_url=url,
+            redis_url=redis_url,
+            cache_prefix=f"bench-fairness-{secrets.token_hex(4)}",
+        )
         from django.conf import settings
         from django.core.files.uploadedfile import SimpleUploadedFile
-        from django.core.management import call_command
 
         from knowledge import bulk_upload
         from knowledge.models import Document
-        from platform_project.celery import app
         from tenants.services import plan_resolve, tenant_create
 
-        call_command("migrate", verbosity=0)
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("celery")
         plan = plan_resolve(name="enterprise")
         tenants = [tenant_create(name=f"Fairness {number}", plan=plan) for number in range(arguments.tenants)]
         bulk_tenant, others = tenants[0], tenants[1:]

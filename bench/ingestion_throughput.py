@@ -65,6 +65,7 @@ from _environment import (
     machine,
     prepare_environment,
     server_cpu_seconds,
+    setup_for_worker,
     stop_milvus_server,
     versions,
 )
@@ -378,24 +379,12 @@ def small_documents_run(arguments, results: Results) -> None:
     server = prepare_environment(workdir, production=True)
     timings_path = workdir / "timings.jsonl"
     worker = None
-    os.environ.update(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "MEDIA_ROOT": str(workdir / "media"),
-            "CACHE_KEY_PREFIX": f"bench-ingest-{os.getpid()}",
-        }
-    )
-    os.environ.pop("CELERY_BROKER_URL", None)
     try:
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+        setup_for_worker(
+            workdir, database_url=url, redis_url=redis_url, cache_prefix=f"bench-ingest-{os.getpid()}"
+        )
         from django.conf import settings
         from django.core.files.uploadedfile import SimpleUploadedFile
-        from django.core.management import call_command
         from django.test import Client
         from django.utils import timezone
 
@@ -405,13 +394,9 @@ def small_documents_run(arguments, results: Results) -> None:
         from knowledge.embedding import get_embedder
         from knowledge.ingestion import _indexed_text
         from knowledge.models import Chunk
-        from platform_project.celery import app
         from tenants.models import Plan
         from tenants.services import membership_create, tenant_create
 
-        call_command("migrate", verbosity=0)
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("celery")
         plan, _ = Plan.objects.get_or_create(code="bench", defaults={"name": "Bench (no limits)"})
         tenant = tenant_create(name="Onboarding bench", plan=plan)
         admin = User.objects.create_user("admin@ingest-bench.example", "bench-password-2026")
