@@ -14,7 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+import channels.layers
 import pytest
+from channels.layers import ChannelLayerManager
 
 # Before testsupport is imported: its helpers' asserts then explain themselves as a test's do.
 pytest.register_assert_rewrite("testsupport")
@@ -377,6 +379,34 @@ class LiveASGIServer:
         self.http_url = f"http://{host}:{port}"
         self.ws_url = f"ws://{host}:{port}"
 
+
+class ChannelLayerPerThread(ChannelLayerManager):
+    """channels_redis' layer receives for one event loop at a time and refuses a second ("Two event
+    loops are trying to receive() on one channel layer at once!"). A web process has one loop; the
+    test process has several at once: the live daphne server's thread, whose sockets may still be
+    closing after their test, and a test's own `asyncio.run`. Each thread gets its own Redis layer,
+    which carries events between them as between two processes. An in-memory layer is its own
+    transport and stays shared."""
+
+    def __init__(self):
+        super().__init__()
+        self._threads = threading.local()
+
+    def _reset_backends(self, setting, **kwargs):
+        super()._reset_backends(setting, **kwargs)
+        if setting == "CHANNEL_LAYERS":
+            self._threads = threading.local()
+
+    def __getitem__(self, key):
+        if not self.configs[key]["BACKEND"].startswith("channels_redis."):
+            return super().__getitem__(key)
+        backends = self._threads.__dict__.setdefault("backends", {})
+        if key not in backends:
+            backends[key] = self.make_backend(key)
+        return backends[key]
+
+
+channels.layers.channel_layers = ChannelLayerPerThread()
 
 _live_asgi: LiveASGIServer | None = None
 

@@ -343,3 +343,29 @@ def test_an_idle_socket_stays_open_and_still_receives_events(live_asgi, tenant_a
     pong, status = asyncio.run(scenario())
     assert pong == {"type": "pong"}
     assert status["type"] == "status" and status["status"] == "handoff"
+
+
+def test_a_socket_in_the_test_process_is_served_while_one_is_open_on_the_live_server(live_asgi, tenant_a):
+    """The live server's thread and a test's own event loop both receive from the channel layer at
+    once (a socket of an earlier test may still be closing): channels_redis serves one loop per
+    layer instance, so each thread has its own (conftest's ChannelLayerPerThread)."""
+    from channels.testing import WebsocketCommunicator
+
+    from platform_project.routing import websocket_application
+
+    in_process = f"/ws/tenants/{tenant_a.tenant.pk}/chat/?token={token(tenant_a, 'end_user')}"
+    url = socket_url(live_asgi, tenant_a, "end_user")
+
+    async def scenario():
+        async with connect(url) as live:
+            await live.send(json.dumps({"type": "ping"}))
+            assert await receive(live) == {"type": "pong"}  # its consumer is receiving
+            communicator = WebsocketCommunicator(websocket_application, in_process)
+            connected, _ = await communicator.connect()
+            assert connected
+            await communicator.send_to(text_data=json.dumps({"type": "ping"}))
+            pong = json.loads(await communicator.receive_from(timeout=20))
+            await communicator.disconnect()
+            return pong
+
+    assert asyncio.run(scenario()) == {"type": "pong"}
