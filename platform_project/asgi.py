@@ -6,6 +6,10 @@ import threading
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_project.settings")
+# Web processes take their PostgreSQL connections from a pool (settings.py): a request's or a
+# socket's database work runs in whichever thread is free, and each step opened a connection of
+# its own without one. Workers and commands, one thread each, do not need it.
+os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "10")
 
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()

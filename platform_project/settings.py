@@ -145,6 +145,21 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend plus the tenant scope of row-level security (tenants/rls.py).
     DATABASES["default"]["ENGINE"] = "tenants.postgresql"
+    # A pool of connections per process (Django's, psycopg_pool): an async server runs each
+    # request's and socket's database work in whichever thread is free, so without a pool every
+    # such step opened a connection of its own (and PostgreSQL a backend process for it), the
+    # largest cost of a chat question after the query embedding (docs/benchmark-notes.md).
+    # Persistent connections (CONN_MAX_AGE) are no substitute there: one per thread, never
+    # closed. The web server's processes take it (`serve`, docker-compose.yml); 0 turns it off.
+    DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
+    if DATABASE_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool beside persistent ones
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            # A request waits this long for a free connection, then fails (503), not forever.
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves concurrent chats too: write-ahead logging lets readers run
     # beside a writer, and IMMEDIATE transactions take the write lock up front, so that two

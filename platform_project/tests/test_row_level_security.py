@@ -335,3 +335,50 @@ def test_the_worker_threads_run_each_call_in_its_callers_scope(two_tenants, monk
     finally:
         pool.shutdown()
     assert seen == [["secret-of-a"], ["own-of-b"], ["own-of-b", "secret-of-a"]] * 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_pooled_connection_takes_each_borrowers_scope_not_the_last_ones(two_tenants):
+    """Web processes take their connections from a pool (settings.py, DATABASE_POOL_MAX_SIZE). A
+    connection goes back with its last tenant's scope still set on the session; whoever borrows
+    it next applies its own before the first query, even a thread whose last borrowing had that
+    same scope (here two threads' wrappers share one pooled connection: A's, B's, A's again)."""
+    from contextlib import nullcontext
+
+    from tenants.postgresql.base import DatabaseWrapper
+
+    tenant_a, tenant_b = two_tenants
+    pooled_settings = {
+        **connection.settings_dict,
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {**connection.settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": 1}},
+    }
+    first, second = (DatabaseWrapper(pooled_settings, alias="pooled") for _ in range(2))
+
+    def borrow(wrapper, tenant_id):
+        """One request's use: a connection borrowed, a query with no tenant filter, given back."""
+        with rls.scope(tenant_id) if tenant_id else nullcontext():
+            with wrapper.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_backend_pid(), array_agg(title ORDER BY title) FROM knowledge_document"
+                )
+                row = cursor.fetchone()
+        wrapper.close()
+        return row
+
+    try:
+        seen = [
+            borrow(first, tenant_a.tenant.pk),
+            borrow(second, tenant_b.tenant.pk),
+            borrow(first, tenant_a.tenant.pk),
+            borrow(second, None),
+        ]
+    finally:
+        first.close_pool()
+    assert len({backend for backend, _titles in seen}) == 1  # one connection served them all
+    assert [titles for _backend, titles in seen] == [
+        ["secret-of-a"],
+        ["own-of-b"],
+        ["secret-of-a"],
+        ["own-of-b", "secret-of-a"],
+    ]
