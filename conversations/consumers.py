@@ -167,22 +167,31 @@ class ChatSocket(AsyncJsonWebsocketConsumer):
         conversation_id = str(turn.conversation.pk)
         outcome = "cancelled"
         try:
-            async for event in chat.turn_answer(turn):
-                if event["type"] in ("done", "error"):
-                    outcome = event["type"] if event["type"] == "done" else event["error"]["code"]
-                await self.send_json({**event, "conversation_id": conversation_id})
+            async with contextlib.aclosing(chat.turn_answer(turn)) as answer:
+                async for event in answer:
+                    if event["type"] in ("done", "error"):
+                        outcome = event["type"] if event["type"] == "done" else event["error"]["code"]
+                    try:
+                        await self.send_json({**event, "conversation_id": conversation_id})
+                    except OSError:
+                        # The client went away mid-answer and the server said so on this send
+                        # (uvicorn's ClientDisconnected) before the disconnect event came: as on
+                        # a disconnect, the answer is closed here and keeps what was said.
+                        outcome = "disconnected"
+                        return
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the socket gets an error event, not a dead connection
             outcome = "internal_error"
             logger.exception("Chat answer failed for conversation %s", conversation_id)
-            await self.send_json(
-                error_event(
-                    "internal_error",
-                    "Something went wrong while answering.",
-                    {"conversation_id": conversation_id},
+            with contextlib.suppress(OSError):  # unless the client has gone too
+                await self.send_json(
+                    error_event(
+                        "internal_error",
+                        "Something went wrong while answering.",
+                        {"conversation_id": conversation_id},
+                    )
                 )
-            )
         finally:
             logger.info(
                 "WebSocket turn %s",

@@ -369,3 +369,60 @@ def test_a_socket_in_the_test_process_is_served_while_one_is_open_on_the_live_se
             return pong
 
     assert asyncio.run(scenario()) == {"type": "pong"}
+
+
+def test_a_client_gone_while_its_answer_streams_ends_the_answer_as_a_disconnect(tenant_a, settings, caplog):
+    """uvicorn answers a send to a socket whose client has gone with ClientDisconnected, before the
+    consumer hears of the disconnect: the answer ends as on a disconnect (what was said kept, the
+    provider's stream closed), with no error logged and nothing more sent."""
+    import logging
+
+    from channels.testing import WebsocketCommunicator
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from platform_project.routing import websocket_application
+
+    settings.CHAT_MIN_KEYWORD_COVERAGE = 2.0
+    settings.CHAT_STREAM_COALESCE_MS = 0
+    path = f"/ws/tenants/{tenant_a.tenant.pk}/chat/?token={token(tenant_a, 'end_user')}"
+
+    async def gone_after_five_tokens(scope, receive, send):
+        tokens = 0
+
+        async def send_until_gone(message):
+            nonlocal tokens
+            if message["type"] == "websocket.send" and json.loads(message["text"])["type"] == "token":
+                tokens += 1
+                if tokens > 5:
+                    raise ClientDisconnected()
+            await send(message)
+
+        await websocket_application(scope, receive, send_until_gone)
+
+    with wire_server(api_key=None) as server:
+        use_provider(tenant_a, server, "paced-400-20", kind="openai_compatible")
+
+        async def scenario():
+            communicator = WebsocketCommunicator(gone_after_five_tokens, path)
+            connected, _ = await communicator.connect()
+            assert connected
+            await communicator.send_to(
+                text_data=json.dumps({"type": "message", "message": "Tell me everything."})
+            )
+            for _ in range(5):
+                assert json.loads(await communicator.receive_from(timeout=20))["type"] == "token"
+            nothing_more = await communicator.receive_nothing(timeout=2)
+            await communicator.disconnect()
+            return nothing_more
+
+        with caplog.at_level(logging.WARNING):
+            assert asyncio.run(scenario()), "an event followed the client's departure"
+        deadline = time.monotonic() + 10
+        while server.closed_early < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.closed_early == 1
+
+    answer = Message.objects.get(role="assistant")
+    assert answer.status == "interrupted"
+    assert 5 <= len(answer.content.split()) < 400
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
