@@ -240,6 +240,8 @@ def celery_worker_process(
         "DATABASE_URL": _subprocess_database_url(settings),
         "MEDIA_ROOT": str(_private_media_root),
         "CELERY_VISIBILITY_TIMEOUT": "5",
+        # A killed worker's task is found by the next worker's sweep: every second, not every 100.
+        "CELERY_UNACKED_SWEEP_SECONDS": "1",
     }
     workers: list[WorkerProcess] = []
 

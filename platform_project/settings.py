@@ -242,6 +242,10 @@ else:
     # An unacknowledged task (its worker died) is delivered again after this many seconds;
     # it must exceed the longest task, and ingestion is idempotent should it not.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # A worker looks for such tasks when it starts, then every interval x throttle seconds
+    # (kombu's defaults, 10 x 10); CELERY_UNACKED_SWEEP_SECONDS sets that period alone.
+    if _sweep := env_int("CELERY_UNACKED_SWEEP_SECONDS", 0):
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {"unacked_restore_interval": _sweep, "unacked_restore_throttle": 1}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None) or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
