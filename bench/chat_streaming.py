@@ -83,7 +83,7 @@ def setup_tenant(provider_url: str, model: str, users: int, name: str = "Bench C
 
 QUESTION = "How long is the warranty?"
 OPEN_LOOP_TTFT_P95 = 0.5  # seconds: the arrivals' time to first token p95 that a rate must keep
-OPEN_LOOP_SHARES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+OPEN_LOOP_SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def question_cpu_seconds(tenant_id: str, milvus, questions: int) -> float:

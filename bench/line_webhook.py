@@ -7,7 +7,9 @@ waits for the answer, against a member's chat on the same server and provider.
 The platform runs as in production: PostgreSQL (its own database, `bench_line`, on the server of
 `DATABASE_URL`, dropped and created at the start and dropped at the end, as bench/rls_overhead.py
 does), Redis (`REDIS_URL`, else redis://127.0.0.1:6379/0: the Celery broker, cache and channel
-layer), one daphne process serving `platform_project.asgi` with DEBUG off, one Celery worker
+layer), the web server production runs (uvicorn with production's options and `--processes` worker
+processes, 2 as docker-compose.yml; `--server daphne --processes 1` for the one daphne process
+measured before 2026-12-01) serving `platform_project.asgi` with DEBUG off, one Celery worker
 (prefork, `--worker-concurrency` 2, as docker-compose.yml runs it), a Milvus Lite server; one
 tenant (no limits) with a few documents and a LINE channel; its provider is the test suite's wire
 server (OpenAI-compatible, in its own process, a short answer at once), and LINE's Messaging API
@@ -291,6 +293,8 @@ def main() -> None:
     )
     parser.add_argument("--documents", type=int, default=20)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "gunicorn"])
+    parser.add_argument("--processes", type=int, default=2, help="web server processes")
     parser.add_argument("--database", default="bench_line", help="the database created, used and dropped")
     add_results_argument(parser)
     arguments = parser.parse_args()
@@ -345,7 +349,7 @@ def main() -> None:
 
         # The web process and the worker queue and run tasks through Redis, as in production.
         os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
-        web = start_web_server(port)
+        web = start_web_server(port, server=arguments.server, processes=arguments.processes)
         worker = start_worker(arguments.worker_concurrency)
         wait_for_port(port, web)
         members = [{"token": token} for token in member_tokens]
@@ -356,7 +360,10 @@ def main() -> None:
             )
             asyncio.run(member_answers(port, tenant_id, members[:2], question))
         print(f"Machine: {machine()}")
-        print(f"Versions: {versions('Django', 'daphne', 'celery', 'line-bot-sdk', 'psycopg')}")
+        print(f"Versions: {versions('Django', arguments.server, 'celery', 'line-bot-sdk', 'psycopg')}")
+        print(
+            f"Web server: {arguments.server}, {arguments.processes} process(es), a pool of database connections each"
+        )
 
         with results.section():
             print(
