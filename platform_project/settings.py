@@ -150,7 +150,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # such step opened a connection of its own (and PostgreSQL a backend process for it), the
     # largest cost of a chat question after the query embedding (docs/benchmark-notes.md).
     # Persistent connections (CONN_MAX_AGE) are no substitute there: one per thread, never
-    # closed. The web server's processes take it (`serve`, docker-compose.yml); 0 turns it off.
+    # closed. Web processes take 10 (platform_project/asgi.py) unless set; 0 turns it off.
     DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
     if DATABASE_POOL_MAX_SIZE > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool beside persistent ones
