@@ -293,6 +293,23 @@ def setup_for_worker(workdir: Path, *, database_url: str, redis_url: str, cache_
         connection.default_channel.queue_purge("celery")
 
 
+def teardown_after_worker(worker: subprocess.Popen | None) -> None:
+    """Undo `setup_for_worker`, best effort (Django may not have been set up): the task queue
+    emptied (a backlog is not waited for), the worker stopped, Django's connections closed so
+    that the database can be dropped."""
+    with contextlib.suppress(Exception):
+        from platform_project.celery import app
+
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("celery")
+    if worker is not None:
+        stop_worker(worker)
+    with contextlib.suppress(Exception):
+        from django.db import connections
+
+        connections.close_all()
+
+
 def start_worker(
     concurrency: int, *, app: str = "platform_project", env: dict | None = None
 ) -> subprocess.Popen:

@@ -49,7 +49,7 @@ from _environment import (
     skip,
     start_worker,
     stop_milvus_server,
-    stop_worker,
+    teardown_after_worker,
     versions,
 )
 from rls_overhead import drop_database, recreate_database, server_url
@@ -256,19 +256,7 @@ def main() -> None:
         )
         results.figure("one document alone, time to ready", alone_seconds, "s")
     finally:
-        # The bulk's backlog is not waited for: emptied from the queue, then the worker stops.
-        try:
-            from platform_project.celery import app
-
-            with app.connection_for_write() as connection:
-                connection.default_channel.queue_purge("celery")
-        except Exception:  # noqa: BLE001, S110 - best effort: Django may not be set up
-            pass
-        if worker is not None:
-            stop_worker(worker)
-        from django.db import connections
-
-        connections.close_all()
+        teardown_after_worker(worker)  # the bulk's backlog is not waited for
         drop_database(maintenance, arguments.database)
         stop_milvus_server(server)
 

@@ -67,6 +67,7 @@ from _environment import (
     server_cpu_seconds,
     setup_for_worker,
     stop_milvus_server,
+    teardown_after_worker,
     versions,
 )
 
@@ -502,21 +503,7 @@ def small_documents_run(arguments, results: Results) -> None:
             note=f"target ratio ≥ {SMALL_TARGET_RATIO}",
         )
     finally:
-        try:
-            from platform_project.celery import app
-
-            with app.connection_for_write() as connection:
-                connection.default_channel.queue_purge("celery")
-        except Exception:  # noqa: BLE001, S110 - best effort: Django may not be set up
-            pass
-        if worker is not None:
-            stop_worker(worker)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001, S110 - best effort
-            pass
+        teardown_after_worker(worker)
         drop_database(maintenance, arguments.database)
         stop_milvus_server(server)
 
